@@ -1,0 +1,41 @@
+"""Domain errors, each with the HTTP status it maps to; the service turns them into `{"detail": ...}`."""
+
+from __future__ import annotations
+
+
+class PurchaseError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(PurchaseError):
+    status_code = 400
+
+
+class InvalidModel(PurchaseError):
+    """The model exists but cannot serve: corrupt, another framework, or another feature contract."""
+
+    status_code = 400
+
+
+class ModelNotFound(PurchaseError):
+    status_code = 404
+
+
+class PredictionFailed(PurchaseError):
+    status_code = 500
+
+
+class ModelNotLoaded(PurchaseError):
+    status_code = 503
+
+    def __init__(self, detail: str = "Model not loaded. Please load a model first.") -> None:
+        super().__init__(detail)
+
+
+class Overloaded(PurchaseError):
+    status_code = 503
+    retry_after_s = 1

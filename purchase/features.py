@@ -1,0 +1,117 @@
+"""The feature contract: names, order, types, categories, and the one transform to the model matrix.
+
+Training and serving both call `Preprocessor.transform`, so the matrix a model is trained on and
+the matrix it scores in production are built by the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Request features the spec defines, in model order. Counts are integers, the rest floats.
+COUNT_FEATURES: tuple[str, ...] = (
+    "view_count_7d",
+    "view_count_30d",
+    "cart_count_7d",
+    "cart_count_30d",
+    "purchase_count_7d",
+    "purchase_count_30d",
+    "session_item_count",
+    "item_view_count",
+    "item_cart_count",
+)
+BEHAVIOUR_FEATURES: tuple[str, ...] = (
+    "days_since_last_view",
+    "days_since_last_item_view",
+    *COUNT_FEATURES,
+    "cart_to_purchase_ratio",
+    "avg_session_duration",
+    "session_duration_minutes",
+)
+PRICE_FEATURES: tuple[str, ...] = ("item_price", "item_base_price", "item_discount_pct")
+NUMERIC_FEATURES: tuple[str, ...] = BEHAVIOUR_FEATURES + PRICE_FEATURES
+CATEGORY_FEATURE = "item_category"
+ID_FIELDS: tuple[str, ...] = ("user_id", "item_id")
+# What a request must carry; every behaviour feature may be missing and reaches the model as NaN.
+REQUIRED_FEATURES: tuple[str, ...] = (*PRICE_FEATURES, CATEGORY_FEATURE)
+
+ENGINEERED_FEATURES: tuple[str, ...] = (
+    "price_ratio",  # item_price / item_base_price
+    "log_item_price",
+    "recent_view_share",  # view_count_7d / view_count_30d
+    "cart_rate_30d",  # cart_count_30d / view_count_30d
+    "item_view_share_30d",  # item_view_count / view_count_30d
+)
+
+
+def normalize_category(value: str) -> str:
+    """Categories match case- and space-insensitively ("Electronics" == "electronics ")."""
+    return value.strip().casefold()
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Raw request features → float32 model matrix. Fitted state: the known categories only.
+
+    A category unseen in training one-hot encodes to all zeros; missing numbers stay NaN, which
+    XGBoost routes down each split's learned default branch.
+    """
+
+    categories: tuple[str, ...]
+
+    @classmethod
+    def fit(cls, categories: Sequence[str], min_count: int = 1) -> Preprocessor:
+        values, counts = np.unique([normalize_category(c) for c in categories], return_counts=True)
+        return cls(categories=tuple(str(v) for v, n in zip(values, counts) if n >= min_count))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [*NUMERIC_FEATURES, *ENGINEERED_FEATURES, *(f"category={c}" for c in self.categories)]
+
+    @property
+    def num_features(self) -> int:
+        return len(NUMERIC_FEATURES) + len(ENGINEERED_FEATURES) + len(self.categories)
+
+    def transform(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Build the matrix from columns keyed by feature name; None or a missing column is NaN."""
+        n = len(columns[CATEGORY_FEATURE])
+        out = np.zeros((n, self.num_features), dtype=np.float32)
+        nan_column = np.full(n, np.nan)
+        raw = {
+            name: np.asarray(columns[name], dtype=np.float64) if name in columns else nan_column
+            for name in NUMERIC_FEATURES
+        }
+        for j, name in enumerate(NUMERIC_FEATURES):
+            out[:, j] = raw[name]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            engineered = (
+                raw["item_price"] / raw["item_base_price"],
+                np.log1p(raw["item_price"]),
+                raw["view_count_7d"] / raw["view_count_30d"],
+                raw["cart_count_30d"] / raw["view_count_30d"],
+                raw["item_view_count"] / raw["view_count_30d"],
+            )
+        base = len(NUMERIC_FEATURES)
+        for j, values in enumerate(engineered):
+            # 0/0 and x/0 carry no information: treat them as missing, never as infinity.
+            out[:, base + j] = np.where(np.isfinite(values), values, np.nan)
+        index = {c: base + len(ENGINEERED_FEATURES) + k for k, c in enumerate(self.categories)}
+        for i, category in enumerate(columns[CATEGORY_FEATURE]):
+            j = index.get(normalize_category(category))
+            if j is not None:
+                out[i, j] = 1.0
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"categories": list(self.categories), "feature_names": self.feature_names}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessor:
+        pre = cls(categories=tuple(data["categories"]))
+        if list(data.get("feature_names", pre.feature_names)) != pre.feature_names:
+            raise ValueError("the model's feature order does not match this service's feature contract")
+        return pre

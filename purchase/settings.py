@@ -1,0 +1,37 @@
+"""Typed settings, read once from the environment and an optional `.env` file (the spec's names)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
+
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(8000, ge=1, le=65535)
+    api_workers: int = Field(1, ge=1)
+    model_dir: Path = Path("models")
+    default_model: str | None = None  # a tag; None means the production model, else the newest
+    max_batch_size: int = Field(1000, ge=1)
+    default_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    cors_origins: list[str] = ["*"]
+    log_level: str = "INFO"
+    log_file: Path | None = None
+    # Adaptive batching: how long a row may wait for others before its batch is scored.
+    batch_max_latency_ms: int = Field(1000, ge=1)
+
+    @property
+    def xgb_threads(self) -> int:
+        """Threads per model call: the cores shared out among the workers, so workers do not oversubscribe."""
+        return max(1, (os.cpu_count() or 1) // self.api_workers)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,152 @@
+"""Model store operations on BentoML's store: versioned tags, stages kept as model labels, archives."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import xgboost as xgb
+from bentoml.exceptions import BentoMLException, NotFound
+
+from .errors import InvalidInput, InvalidModel, ModelNotFound
+from .features import Preprocessor
+
+MODEL_NAME = "purchase_model"
+FRAMEWORK = "xgboost"
+XGBOOST_MODULES = frozenset({"bentoml.xgboost", "_bentoml_impl.frameworks.xgboost"})
+PRODUCTION, CANDIDATE, ARCHIVED = "production", "candidate", "archived"
+
+
+def new_version() -> str:
+    """The spec's model_version, `xgboost_<UTC yyyymmdd_HHMMSS>`; waits out a clash within one second."""
+    while True:
+        version = f"{FRAMEWORK}_{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
+        if not _exists(f"{MODEL_NAME}:{version}"):
+            return version
+        time.sleep(0.2)
+
+
+def _exists(tag: str) -> bool:
+    try:
+        bentoml.models.get(tag)
+    except NotFound:
+        return False
+    return True
+
+
+def save(booster: xgb.Booster, preprocessor: Preprocessor, metadata: dict[str, Any], promote: bool) -> bentoml.Model:
+    model = bentoml.xgboost.save_model(
+        f"{MODEL_NAME}:{new_version()}",
+        booster,
+        labels={"stage": CANDIDATE, "framework": FRAMEWORK},
+        metadata={**metadata, "preprocessor": preprocessor.to_dict()},
+    )
+    if promote:
+        set_production(str(model.tag))
+    return get(str(model.tag))
+
+
+def get(tag: str) -> bentoml.Model:
+    if ":" not in tag:
+        tag = f"{MODEL_NAME}:{tag}"
+    try:
+        return bentoml.models.get(tag)
+    except (NotFound, ValueError) as exc:
+        raise ModelNotFound(f"Model not found: {tag}") from exc
+
+
+def versions() -> list[bentoml.Model]:
+    """All versions, oldest first."""
+    try:
+        found = bentoml.models.list(MODEL_NAME)
+    except NotFound:  # BentoML's answer for "none yet"
+        return []
+    return sorted(found, key=lambda m: m.info.creation_time)
+
+
+def stage(model: bentoml.Model) -> str:
+    return model.info.labels.get("stage", CANDIDATE)
+
+
+def default_model(tag: str | None) -> bentoml.Model | None:
+    """The model to serve at start: `tag` if given, else the newest production version, else the newest."""
+    if tag:
+        return get(tag)
+    all_versions = versions()
+    production = [m for m in all_versions if stage(m) == PRODUCTION]
+    return (production or all_versions or [None])[-1]
+
+
+def set_production(tag: str) -> None:
+    """Promote `tag`; the previous production version becomes archived (kept for rollback)."""
+    target = get(tag)
+    for model in versions():
+        if model.tag != target.tag and stage(model) == PRODUCTION:
+            _set_stage(model, ARCHIVED)
+    _set_stage(target, PRODUCTION)
+
+
+def _set_stage(model: bentoml.Model, value: str) -> None:
+    model.info.labels["stage"] = value
+    model.flush()  # rewrites model.yaml in the store, where every process reads it
+
+
+def export(tag: str, directory: Path) -> Path:
+    model = get(tag)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{model.tag.name}-{model.tag.version}.bentomodel"
+    bentoml.models.export_model(str(model.tag), str(path.resolve()))
+    return path
+
+
+def archive_path(model_dir: Path, model_path: str) -> Path:
+    """Resolve a requested archive. Relative paths are taken from MODEL_DIR, and may start with its
+    folder name as in the spec's `models/<file>`; anything resolving outside MODEL_DIR is refused."""
+    root = model_dir.resolve()
+    requested = Path(model_path)
+    if not requested.is_absolute():
+        if len(requested.parts) > 1 and requested.parts[0] == root.name:
+            requested = Path(*requested.parts[1:])
+        requested = root / requested
+    resolved = requested.resolve()
+    if not resolved.is_relative_to(root):
+        raise InvalidInput("model_path: must point inside MODEL_DIR")
+    if resolved.suffix != ".bentomodel":
+        raise InvalidInput("model_path: must be a .bentomodel archive exported from the model store")
+    return resolved
+
+
+def import_archive(path: Path) -> bentoml.Model:
+    """Import an exported archive into the store (a no-op when that version is already there)."""
+    if not path.is_file():
+        raise ModelNotFound(f"Model file not found: {path.name}")
+    try:
+        archived = bentoml.Model.import_from(str(path))
+    except Exception as exc:  # a truncated or foreign file fails in tar, yaml or attrs
+        raise InvalidModel(f"Not a valid model archive: {path.name}") from exc
+    if _exists(str(archived.tag)):
+        return bentoml.models.get(archived.tag)
+    try:
+        return bentoml.models.import_model(str(path))
+    except BentoMLException as exc:
+        raise InvalidModel(f"Could not import {path.name}: {exc}") from exc
+
+
+def load(model: bentoml.Model) -> tuple[xgb.Booster, Preprocessor]:
+    """The booster and its preprocessor; InvalidModel when this service cannot serve them."""
+    if model.tag.name != MODEL_NAME or model.info.module not in XGBOOST_MODULES:
+        raise InvalidModel(f"{model.tag} is not an XGBoost {MODEL_NAME} (module {model.info.module})")
+    try:
+        preprocessor = Preprocessor.from_dict(model.info.metadata["preprocessor"])
+    except (KeyError, ValueError) as exc:
+        raise InvalidModel(f"{model.tag} has no preprocessor matching this service's feature contract") from exc
+    try:
+        booster = bentoml.xgboost.load_model(model)
+    except (xgb.core.XGBoostError, BentoMLException, OSError) as exc:  # messages carry file paths: not shown
+        raise InvalidModel(f"{model.tag} cannot be served: its model file is unreadable") from exc
+    if not isinstance(booster, xgb.Booster) or booster.num_features() != preprocessor.num_features:
+        raise InvalidModel(f"{model.tag} expects a different feature contract than this service")
+    return booster, preprocessor
