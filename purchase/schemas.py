@@ -1,0 +1,134 @@
+"""The API contract: request and response models of every route, as in the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+
+from .settings import get_settings
+
+MAX_ID_LENGTH = 128
+MAX_CATEGORY_LENGTH = 128
+
+
+class _Strict(BaseModel):
+    # Unknown keys are refused: a misspelt optional feature would otherwise reach the model as missing.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FeatureRow(_Strict):
+    """One (user, item) pair. Behaviour features are optional: leave out what you do not know."""
+
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["user_000123"])
+    item_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["item_00456"])
+    days_since_last_view: NonNegativeFloat | None = None
+    days_since_last_item_view: NonNegativeFloat | None = None
+    view_count_7d: NonNegativeInt | None = None
+    view_count_30d: NonNegativeInt | None = None
+    cart_count_7d: NonNegativeInt | None = None
+    cart_count_30d: NonNegativeInt | None = None
+    purchase_count_7d: NonNegativeInt | None = None
+    purchase_count_30d: NonNegativeInt | None = None
+    cart_to_purchase_ratio: NonNegativeFloat | None = None
+    avg_session_duration: NonNegativeFloat | None = None
+    session_item_count: NonNegativeInt | None = None
+    session_duration_minutes: NonNegativeFloat | None = None
+    item_view_count: NonNegativeInt | None = None
+    item_cart_count: NonNegativeInt | None = None
+    item_price: float = Field(gt=0, examples=[89.99])
+    item_base_price: float = Field(gt=0, examples=[129.99])
+    item_discount_pct: float = Field(ge=0, le=100, examples=[30.0])
+    item_category: str = Field(min_length=1, max_length=MAX_CATEGORY_LENGTH, examples=["Electronics"])
+
+
+class PredictRequest(_Strict):
+    features: list[FeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
+    return_probabilities: bool = True
+    threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")
+
+
+class Prediction(BaseModel):
+    user_id: str
+    item_id: str
+    prediction: Literal[0, 1]
+    probability: float | None = Field(None, description="left out when return_probabilities is false")
+    confidence: Literal["high", "medium", "low"]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+    model_version: str
+    timestamp: datetime
+    latency_ms: float
+
+
+class LoadModelRequest(_Strict):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_tag: str | None = Field(None, examples=["purchase_model:xgboost_20240101_120000"])
+    model_path: str | None = Field(None, examples=["models/purchase_model-xgboost_20240101_120000.bentomodel"])
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LoadModelRequest:
+        if (self.model_tag is None) == (self.model_path is None):
+            raise ValueError("give exactly one of model_tag or model_path")
+        return self
+
+
+class LoadModelResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: Literal["success"]
+    message: str
+    model_version: str
+    loaded_at: datetime
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    model_path: str | None = Field(description="the archive it was loaded from, if any")
+    loaded_at: datetime
+    model_type: str
+    has_preprocessor: bool
+    num_features: int
+    model_tag: str
+    stage: str
+    metrics: dict[str, dict[str, float]]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: Literal["healthy", "degraded"]
+    model_loaded: bool
+    model_version: str | None
+    uptime_seconds: float
+    timestamp: datetime
+
+
+class ApiInfo(BaseModel):
+    name: str
+    version: str
+    status: str
+    docs: str
+    health: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+def describe_validation_errors(errors: Sequence[dict[str, Any]]) -> str:
+    """One line per problem, naming the field and the item's index: `features[3].item_price: ...`."""
+    lines = []
+    for error in errors:
+        loc = [part for part in error["loc"] if part != "body"]
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+        message = "Invalid JSON body" if error["type"] == "json_invalid" else error["msg"]
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)

@@ -1,0 +1,173 @@
+"""The purchase-prediction service: the spec's routes on BentoML, wiring only.
+
+The routes live in a FastAPI app mounted into the BentoML service, because BentoML's own
+`@bentoml.api` routes are POST-only and answer errors in their own shape; the spec needs GET
+routes, `{"detail": ...}` errors and one OpenAPI document for /docs and /redoc. BentoML still
+runs the server: workers, /livez, /readyz, /metrics, CORS, configuration, build and containerize.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime, timezone
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import bentoml  # noqa: E402
+from fastapi import Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.openapi.utils import get_openapi  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi_offline import FastAPIOffline  # noqa: E402
+
+from purchase import __version__, store  # noqa: E402
+from purchase.errors import PurchaseError  # noqa: E402
+from purchase.logs import configure_logging  # noqa: E402
+from purchase.predict import Predictor  # noqa: E402
+from purchase.schemas import (  # noqa: E402
+    ApiInfo,
+    ErrorResponse,
+    Health,
+    LoadModelRequest,
+    LoadModelResponse,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    describe_validation_errors,
+)
+from purchase.settings import get_settings  # noqa: E402
+
+settings = get_settings()
+configure_logging(settings)
+logger = logging.getLogger("purchase.service")
+TITLE = "E-Commerce Purchase Prediction API"
+# BentoML's own routes, served beside ours; listed so the docs show the whole API.
+BENTOML_ROUTES = {
+    "/livez": {"get": {"summary": "Liveness (BentoML)", "responses": {"200": {"description": "alive"}}}},
+    "/readyz": {
+        "get": {
+            "summary": "Readiness (BentoML): 503 while no model is loaded",
+            "responses": {"200": {"description": "ready"}, "503": {"description": "no model loaded"}},
+        }
+    },
+    "/metrics": {"get": {"summary": "Prometheus metrics (BentoML)", "responses": {"200": {"description": "text"}}}},
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+app = FastAPIOffline(title=TITLE, version=__version__, description=__doc__, swagger_ui_parameters={"validatorUrl": None})
+
+
+def _openapi_document() -> dict[str, object]:
+    """FastAPI's document, corrected: invalid input is 400 here, not 422, and BentoML's probes are listed."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(unused, None)
+        schema["paths"].update(BENTOML_ROUTES)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+app.openapi = _openapi_document  # type: ignore[method-assign]
+
+
+@app.exception_handler(PurchaseError)
+async def _domain_error(_: Request, exc: PurchaseError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": describe_validation_errors(exc.errors())}, status_code=400)
+
+
+@app.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s", request.url.path)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+@bentoml.service(
+    workers=settings.api_workers,
+    traffic={"timeout": 30},
+    http={
+        "cors": {
+            "enabled": True,
+            "access_control_allow_origins": settings.cors_origins,
+            "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+            "access_control_allow_headers": ["*"],
+        }
+    },
+)
+@bentoml.asgi_app(app, path="/")
+class PurchasePrediction:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.predictor = Predictor(settings)
+        try:
+            model = store.default_model(settings.default_model)
+            if model is None:
+                logger.warning("the model store holds no %s: serving nothing until /load-model", store.MODEL_NAME)
+            else:
+                self.predictor.current = self.predictor.build(model)
+                logger.info("serving %s", model.tag)
+        except PurchaseError as exc:  # start anyway: /readyz stays 503 and /load-model can fix it
+            logger.error("default model not loaded: %s", exc.detail)
+
+    def __is_ready__(self) -> bool:
+        return self.predictor.current is not None
+
+    @app.get("/", response_model=ApiInfo)
+    async def root(self) -> ApiInfo:
+        return ApiInfo(name=TITLE, version=__version__, status="running", docs="/docs", health="/health")
+
+    @app.get("/health", response_model=Health)
+    async def health(self) -> Health:
+        current = self.predictor.current
+        return Health(
+            status="healthy" if current else "degraded",
+            model_loaded=current is not None,
+            model_version=current.version if current else None,
+            uptime_seconds=round(time.monotonic() - self.started, 3),
+            timestamp=datetime.now(timezone.utc),
+        )
+
+    @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors(400, 500, 503))
+    async def predict(self, request: PredictRequest) -> PredictResponse:
+        return await self.predictor.predict(request)
+
+    @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 404, 500))
+    async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
+        if request.model_path is not None:
+            serving = await self.predictor.load_archive(request.model_path)
+        else:
+            serving = await self.predictor.load(store.get(request.model_tag))
+        return LoadModelResponse(
+            status="success", message="Model loaded successfully", model_version=serving.version, loaded_at=serving.loaded_at
+        )
+
+    @app.get("/model-info", response_model=ModelInfo, responses=errors(503))
+    async def model_info(self) -> ModelInfo:
+        serving = self.predictor.require()
+        stored = store.get(str(serving.model.tag))  # re-read: the stage may have changed since loading
+        return ModelInfo(
+            model_version=serving.version,
+            model_path=serving.source_path,
+            loaded_at=serving.loaded_at,
+            model_type=type(serving.booster).__name__,
+            has_preprocessor=True,
+            num_features=serving.preprocessor.num_features,
+            model_tag=str(serving.model.tag),
+            stage=store.stage(stored),
+            metrics=stored.info.metadata.get("metrics", {}),
+        )

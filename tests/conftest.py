@@ -1,0 +1,113 @@
+"""Shared fixtures: a private model store, two small trained versions, and a real running service."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+# A store of the tests' own, set before anything imports bentoml (it reads BENTOML_HOME once).
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="purchase-tests-bentoml-")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+import bentoml  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from purchase import store  # noqa: E402
+from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMERIC_FEATURES  # noqa: E402
+from purchase.train import Dataset, TrainConfig, TrainResult, fit, load_dataset, split_by_time  # noqa: E402
+
+from .server import Server  # noqa: E402
+
+SMALL = TrainConfig(n_users=300, n_days=63, min_category_count=5)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def request_row(row: pd.Series) -> dict[str, object]:
+    """A DataFrame example as a /predict item: missing values left out, counts as integers."""
+    item: dict[str, object] = {name: str(row[name]) for name in (*ID_FIELDS, CATEGORY_FEATURE)}
+    for name in NUMERIC_FEATURES:
+        value = row[name]
+        if not (isinstance(value, float) and math.isnan(value)):
+            item[name] = int(value) if name in COUNT_FEATURES else float(value)
+    return item
+
+
+@dataclass
+class Trained:
+    result: TrainResult
+    model: bentoml.Model
+
+    @property
+    def version(self) -> str:
+        return self.model.tag.version
+
+    def probabilities(self, frame: pd.DataFrame) -> list[float]:
+        """The offline pipeline's answer for these rows."""
+        return self.result.booster.inplace_predict(self.result.preprocessor.transform(frame)).tolist()
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    return load_dataset(SMALL, None, quiet)
+
+
+@pytest.fixture(scope="session")
+def test_rows(dataset: Dataset) -> pd.DataFrame:
+    return split_by_time(dataset.examples)[2].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def v1(dataset: Dataset) -> Trained:
+    """The production version."""
+    result = fit(dataset, SMALL, quiet)
+    return Trained(result, store.save(result.booster, result.preprocessor, result.metadata, promote=True))
+
+
+@pytest.fixture(scope="session")
+def v2(v1: Trained) -> Trained:
+    """A candidate version, trained on other data."""
+    config = replace(SMALL, seed=7)
+    result = fit(load_dataset(config, None, quiet), config, quiet)
+    return Trained(result, store.save(result.booster, result.preprocessor, result.metadata, promote=False))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, v2: Trained) -> Path:
+    """MODEL_DIR: v2 exported, a corrupt archive, and a real archive lying outside it."""
+    root = tmp_path_factory.mktemp("deploy")
+    models = root / "models"
+    store.export(str(v2.model.tag), models)
+    (models / "corrupt.bentomodel").write_bytes(b"\x00not an archive" * 100)
+    store.export(str(v2.model.tag), root / "outside")
+    return models
+
+
+def start(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str], ready_path: str) -> Server:
+    log = tmp_path_factory.mktemp(name) / "server.log"
+    return Server(env, log).wait(ready_path)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trained, model_dir: Path) -> Iterator[Server]:
+    """The service on the tests' store, serving v1 (the production version) by default."""
+    env = {"MODEL_DIR": str(model_dir), "CORS_ORIGINS": '["http://shop.example"]'}
+    srv = start(tmp_path_factory, "server", env, "/readyz")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def empty_server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Server]:
+    """The service on an empty store: nothing to serve until /load-model."""
+    env = {"MODEL_DIR": str(model_dir), "BENTOML_HOME": str(tmp_path_factory.mktemp("empty-home"))}
+    srv = start(tmp_path_factory, "empty", env, "/livez")
+    yield srv
+    srv.stop()

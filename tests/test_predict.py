@@ -1,0 +1,62 @@
+"""Serving internals in-process, with a real model: confidence, failure mapping, archive paths."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from purchase import store
+from purchase.errors import InvalidInput, PredictionFailed
+from purchase.predict import Predictor, confidence
+from purchase.settings import Settings
+
+from .conftest import Trained
+
+
+def test_confidence_rule() -> None:
+    p = np.array([0.78, 0.65, 0.55, 0.1, 0.35, 0.45, 1.0, 0.0])
+    assert confidence(p, 0.5) == ["high", "medium", "low", "high", "medium", "low", "high", "high"]
+    assert confidence(np.array([0.0, 1.0]), 0.0) == ["low", "high"]
+    assert confidence(np.array([1.0]), 1.0) == ["high"]  # no room above the threshold: p = 1 is certain
+
+
+def test_a_model_that_fails_to_score_gives_prediction_failed(v1: Trained) -> None:
+    """A real booster of another width raises inside XGBoost; the client sees 500 'Prediction failed'."""
+    serving = Predictor(Settings()).build(v1.model)
+    narrow = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(np.random.rand(20, 3), label=np.arange(20) % 2), 2)
+    broken = replace(serving, booster=narrow)
+    matrix = serving.preprocessor.transform({"item_category": ["books"], "item_price": [1.0]})
+    with pytest.raises(PredictionFailed) as info:
+        asyncio.run(broken.score(matrix))
+    assert info.value.status_code == 500 and info.value.detail == "Prediction failed"
+
+
+def test_scoring_through_the_batcher_equals_the_booster(v1: Trained) -> None:
+    serving = Predictor(Settings()).build(v1.model)
+    matrix = serving.preprocessor.transform({"item_category": ["books", "toys"], "item_price": [5.0, 50.0]})
+
+    async def many() -> list[np.ndarray]:
+        return await asyncio.gather(*(serving.score(matrix[i % 2 : i % 2 + 1]) for i in range(20)))
+
+    for i, result in enumerate(asyncio.run(many())):
+        assert result.tolist() == v1.result.booster.inplace_predict(matrix[i % 2 : i % 2 + 1]).tolist()
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [("a.bentomodel", "a.bentomodel"), ("models/a.bentomodel", "a.bentomodel"), ("sub/b.bentomodel", "sub/b.bentomodel")],
+)
+def test_archive_paths_resolve_inside_model_dir(tmp_path: Path, requested: str, expected: str) -> None:
+    root = tmp_path / "models"
+    assert store.archive_path(root, requested) == root.resolve() / expected
+
+
+@pytest.mark.parametrize("requested", ["../a.bentomodel", "/etc/passwd", "models/../../a.bentomodel", "a.pkl"])
+def test_archive_paths_outside_model_dir_or_of_another_kind_are_refused(tmp_path: Path, requested: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.archive_path(tmp_path / "models", requested)

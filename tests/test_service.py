@@ -1,0 +1,419 @@
+"""Every route and every error, against a real `bentoml serve` process over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from .conftest import Trained, request_row
+from .server import Server
+
+# The spec's request example, whole.
+SPEC_EXAMPLE = {
+    "features": [
+        {
+            "user_id": "user_000123",
+            "item_id": "item_00456",
+            "days_since_last_view": 2.5,
+            "days_since_last_item_view": 5.0,
+            "view_count_7d": 15,
+            "view_count_30d": 45,
+            "cart_count_7d": 2,
+            "cart_count_30d": 5,
+            "purchase_count_7d": 0,
+            "purchase_count_30d": 1,
+            "cart_to_purchase_ratio": 0.2,
+            "avg_session_duration": 12.5,
+            "session_item_count": 8,
+            "session_duration_minutes": 15.0,
+            "item_view_count": 3,
+            "item_cart_count": 1,
+            "item_price": 89.99,
+            "item_base_price": 129.99,
+            "item_discount_pct": 30.0,
+            "item_category": "Electronics",
+        }
+    ],
+    "return_probabilities": True,
+    "threshold": 0.5,
+}
+# The spec's cURL body: only the required fields.
+SPEC_CURL = {
+    "features": [
+        {
+            "user_id": "user_000123",
+            "item_id": "item_00456",
+            "item_price": 89.99,
+            "item_base_price": 129.99,
+            "item_discount_pct": 30.0,
+            "item_category": "Electronics",
+        }
+    ],
+    "return_probabilities": True,
+    "threshold": 0.5,
+}
+MINIMAL_ROW = SPEC_CURL["features"][0]
+NOT_LOADED = "Model not loaded. Please load a model first."
+
+
+def post(server: Server, path: str, body: object) -> requests.Response:
+    return requests.post(server.url + path, json=body, timeout=30)
+
+
+def get(server: Server, path: str) -> requests.Response:
+    return requests.get(server.url + path, timeout=30)
+
+
+def assert_error(response: requests.Response, status: int, *fragments: str) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "Traceback" not in detail and "/work/" not in detail and ".py" not in detail
+    for fragment in fragments:
+        assert fragment in detail
+    return detail
+
+
+def parse_utc(stamp: str) -> datetime:
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert parsed.utcoffset() == timezone.utc.utcoffset(None)
+    return parsed
+
+
+@pytest.fixture
+def serving_v1(server: Server, v1: Trained) -> Iterator[Server]:
+    """For tests that swap models: v1 serves again afterwards."""
+    yield server
+    assert post(server, "/load-model", {"model_tag": str(v1.model.tag)}).status_code == 200
+
+
+# --- GET routes -------------------------------------------------------------------------------
+
+
+def test_root_is_the_spec_info(server: Server) -> None:
+    assert get(server, "/").json() == {
+        "name": "E-Commerce Purchase Prediction API",
+        "version": "1.0.0",
+        "status": "running",
+        "docs": "/docs",
+        "health": "/health",
+    }
+
+
+def test_health_reports_the_serving_version(server: Server, v1: Trained) -> None:
+    body = get(server, "/health").json()
+    assert set(body) == {"status", "model_loaded", "model_version", "uptime_seconds", "timestamp"}
+    assert body["status"] == "healthy" and body["model_loaded"] is True
+    assert body["model_version"] == v1.version
+    assert body["uptime_seconds"] > 0
+    parse_utc(body["timestamp"])
+
+
+def test_model_info_has_the_spec_fields_and_the_stored_metrics(server: Server, v1: Trained) -> None:
+    body = get(server, "/model-info").json()
+    assert body["model_version"] == v1.version == body["model_tag"].split(":")[1]
+    assert body["model_type"] == "Booster" and body["has_preprocessor"] is True
+    assert body["num_features"] == v1.result.preprocessor.num_features
+    assert body["stage"] == "production"
+    assert body["metrics"] == v1.result.metrics
+    assert body["model_path"] is None
+    parse_utc(body["loaded_at"])
+
+
+def test_bentoml_probes_and_metrics_stay(server: Server) -> None:
+    assert get(server, "/livez").status_code == 200
+    assert get(server, "/readyz").status_code == 200
+    post(server, "/predict", SPEC_CURL)
+    assert "bentoml_service_request_total" in get(server, "/metrics").text
+
+
+@pytest.mark.parametrize(("page", "asset"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
+def test_doc_pages_render_from_local_assets(server: Server, page: str, asset: str) -> None:
+    html = get(server, page).text
+    external = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
+    assert external == []
+    scripts = re.findall(r"""<script src=["']([^"']+)["']""", html)
+    assert any(s.endswith(asset) for s in scripts)
+    for script in scripts:
+        response = get(server, script)
+        assert response.status_code == 200 and len(response.content) > 100_000
+
+
+def test_openapi_lists_every_route_with_its_schemas(server: Server) -> None:
+    doc = get(server, "/openapi.json").json()
+    assert {"/", "/health", "/predict", "/load-model", "/model-info", "/livez", "/readyz", "/metrics"} <= set(doc["paths"])
+    schemas = doc["components"]["schemas"]
+    assert {"PredictRequest", "PredictResponse", "FeatureRow", "LoadModelRequest", "ModelInfo", "Health"} <= set(schemas)
+    predict = doc["paths"]["/predict"]["post"]
+    assert {"200", "400", "500", "503"} == set(predict["responses"])
+
+
+# --- /predict ---------------------------------------------------------------------------------
+
+
+def test_spec_example_round_trip(server: Server, v1: Trained) -> None:
+    response = post(server, "/predict", SPEC_EXAMPLE)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"predictions", "model_version", "timestamp", "latency_ms"}
+    (prediction,) = body["predictions"]
+    assert set(prediction) == {"user_id", "item_id", "prediction", "probability", "confidence"}
+    assert (prediction["user_id"], prediction["item_id"]) == ("user_000123", "item_00456")
+    assert prediction["prediction"] == int(prediction["probability"] >= 0.5)
+    assert prediction["confidence"] in {"high", "medium", "low"}
+    assert body["model_version"] == v1.version
+    assert body["latency_ms"] > 0
+    parse_utc(body["timestamp"])
+
+
+def test_spec_curl_body_with_only_required_fields(server: Server) -> None:
+    response = post(server, "/predict", SPEC_CURL)
+    assert response.status_code == 200, response.text
+    assert 0.0 <= response.json()["predictions"][0]["probability"] <= 1.0
+
+
+def test_spec_python_client(server: Server) -> None:
+    api_url = server.url
+
+    def predict_purchase(user_id: str, item_id: str, features: dict) -> dict:  # as in the spec
+        response = requests.post(
+            f"{api_url}/predict",
+            json={"features": [{"user_id": user_id, "item_id": item_id, **features}], "return_probabilities": True, "threshold": 0.5},
+        )
+        return response.json()
+
+    features = {
+        "days_since_last_view": 2.5,
+        "view_count_7d": 15,
+        "item_price": 89.99,
+        "item_base_price": 129.99,
+        "item_discount_pct": 30.0,
+        "item_category": "Electronics",
+    }
+    result = predict_purchase("user_000123", "item_00456", features)
+    assert result["predictions"][0]["prediction"] in (0, 1)
+    assert f"{result['predictions'][0]['probability']:.2%}".endswith("%")
+
+
+def test_spec_unit_test_examples(server: Server) -> None:
+    """The spec's own tests, with the answers a loaded model must give (200, not "200 or 503")."""
+    assert get(server, "/health").json()["status"] == "healthy"
+    body = {
+        "features": [
+            {"user_id": "test_user", "item_id": "test_item", "item_price": 100.0, "item_base_price": 100.0,
+             "item_discount_pct": 0.0, "item_category": "Test"}  # fmt: skip
+        ],
+        "return_probabilities": True,
+    }
+    assert post(server, "/predict", body).status_code == 200  # an unknown category is not an error
+
+
+def test_return_probabilities_false_leaves_probability_out(server: Server) -> None:
+    body = post(server, "/predict", {**SPEC_CURL, "return_probabilities": False}).json()
+    assert "probability" not in body["predictions"][0]
+    assert body["predictions"][0]["prediction"] in (0, 1)
+
+
+def test_threshold_decides_the_class_and_defaults_to_half(server: Server, test_rows: pd.DataFrame) -> None:
+    rows = [request_row(r) for _, r in test_rows.head(300).iterrows()]
+    default = post(server, "/predict", {"features": rows}).json()["predictions"]
+    probabilities = [p["probability"] for p in default]
+    assert [p["prediction"] for p in default] == [int(p >= 0.5) for p in probabilities]
+    assert 0 < sum(p["prediction"] for p in default) < len(rows)  # both classes occur: the check can fail
+    for threshold in (0.0, 0.2, 1.0):
+        answer = post(server, "/predict", {"features": rows, "threshold": threshold}).json()["predictions"]
+        assert [p["prediction"] for p in answer] == [int(p >= threshold) for p in probabilities]
+
+
+def test_confidence_follows_the_documented_rule(server: Server, test_rows: pd.DataFrame) -> None:
+    rows = [request_row(r) for _, r in test_rows.head(300).iterrows()]
+    for threshold in (0.3, 0.5):
+        for p in post(server, "/predict", {"features": rows, "threshold": threshold}).json()["predictions"]:
+            room = 1 - threshold if p["probability"] >= threshold else threshold
+            margin = abs(p["probability"] - threshold) / room
+            assert p["confidence"] == ("high" if margin >= 0.5 else "medium" if margin >= 0.2 else "low")
+
+
+def test_served_probabilities_equal_the_offline_pipeline(server: Server, v1: Trained, test_rows: pd.DataFrame) -> None:
+    """Training-serving parity: same rows, same probabilities, to 1e-6."""
+    frame = test_rows.head(500)
+    body = post(server, "/predict", {"features": [request_row(r) for _, r in frame.iterrows()]}).json()
+    served = [p["probability"] for p in body["predictions"]]
+    assert served == pytest.approx(v1.probabilities(frame), abs=1e-6)
+    assert len(set(served)) > 10
+
+
+def test_a_thousand_items_keep_their_order(server: Server, v1: Trained, test_rows: pd.DataFrame) -> None:
+    frame = test_rows.sample(1000, replace=True, random_state=1)
+    rows = [{**request_row(r), "item_id": f"position_{i}"} for i, (_, r) in enumerate(frame.iterrows())]
+    body = post(server, "/predict", {"features": rows}).json()
+    assert [p["item_id"] for p in body["predictions"]] == [f"position_{i}" for i in range(1000)]
+    assert [p["probability"] for p in body["predictions"]] == pytest.approx(v1.probabilities(frame), abs=1e-6)
+
+
+def test_concurrent_requests_each_get_their_own_rows(server: Server, v1: Trained, test_rows: pd.DataFrame) -> None:
+    """Rows of concurrent requests are batched together; each answer must still be its own."""
+    frames = [test_rows.iloc[i * 7 : i * 7 + 1 + i % 5] for i in range(64)]
+
+    def call(frame: pd.DataFrame) -> list[float]:
+        body = post(server, "/predict", {"features": [request_row(r) for _, r in frame.iterrows()]}).json()
+        return [p["probability"] for p in body["predictions"]]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, frames))
+    for frame, answer in zip(frames, answers):
+        assert answer == pytest.approx(v1.probabilities(frame), abs=1e-6)
+
+
+# --- /predict errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row_change", "fragment"),
+    [
+        ({"item_price": -5}, "features[1].item_price"),
+        ({"item_discount_pct": 150}, "features[1].item_discount_pct"),
+        ({"view_count_7d": -1}, "features[1].view_count_7d"),
+        ({"view_count_7d": "many"}, "features[1].view_count_7d"),
+        ({"item_category": None}, "features[1].item_category"),
+        ({"unknown_feature": 1}, "features[1].unknown_feature"),
+    ],
+)
+def test_invalid_items_are_400_naming_field_and_index(server: Server, row_change: dict, fragment: str) -> None:
+    body = {"features": [MINIMAL_ROW, {**MINIMAL_ROW, **row_change}]}
+    assert_error(post(server, "/predict", body), 400, fragment)
+
+
+def test_missing_required_field_is_400(server: Server) -> None:
+    row = {k: v for k, v in MINIMAL_ROW.items() if k != "item_base_price"}
+    assert_error(post(server, "/predict", {"features": [row]}), 400, "features[0].item_base_price", "required")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"features": []}, "features"),
+        ({"features": [MINIMAL_ROW] * 1001}, "features"),
+        ({"features": [MINIMAL_ROW], "threshold": 1.5}, "threshold"),
+        ({"features": [MINIMAL_ROW], "threshold": -0.1}, "threshold"),
+        ({"rows": [MINIMAL_ROW]}, "features"),
+        ([MINIMAL_ROW], ""),
+    ],
+)
+def test_invalid_requests_are_400(server: Server, body: object, fragment: str) -> None:
+    assert_error(post(server, "/predict", body), 400, fragment)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"features": [{"item_price": NaN}]}', b"", b"\xff\xfe"])
+def test_malformed_bodies_are_400_and_the_service_keeps_serving(server: Server, raw: bytes) -> None:
+    response = requests.post(server.url + "/predict", data=raw, headers={"content-type": "application/json"}, timeout=30)
+    assert_error(response, 400)
+    assert post(server, "/predict", SPEC_CURL).status_code == 200
+
+
+def test_cors_follows_cors_origins_with_preflight(server: Server) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    allowed = requests.options(server.url + "/predict", headers={"Origin": "http://shop.example", **preflight}, timeout=10)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://shop.example"
+    denied = requests.options(server.url + "/predict", headers={"Origin": "http://evil.example", **preflight}, timeout=10)
+    assert "access-control-allow-origin" not in denied.headers
+    simple = requests.post(server.url + "/predict", json=SPEC_CURL, headers={"Origin": "http://shop.example"}, timeout=10)
+    assert simple.headers["access-control-allow-origin"] == "http://shop.example"
+
+
+# --- /load-model ------------------------------------------------------------------------------
+
+
+def test_load_by_tag_swaps_the_model(serving_v1: Server, v1: Trained, v2: Trained, test_rows: pd.DataFrame) -> None:
+    response = post(serving_v1, "/load-model", {"model_tag": str(v2.model.tag)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"status", "message", "model_version", "loaded_at"}
+    assert (body["status"], body["message"], body["model_version"]) == ("success", "Model loaded successfully", v2.version)
+    parse_utc(body["loaded_at"])
+    frame = test_rows.head(50)
+    answer = post(serving_v1, "/predict", {"features": [request_row(r) for _, r in frame.iterrows()]}).json()
+    assert answer["model_version"] == v2.version
+    assert [p["probability"] for p in answer["predictions"]] == pytest.approx(v2.probabilities(frame), abs=1e-6)
+    info = get(serving_v1, "/model-info").json()
+    assert (info["model_version"], info["stage"]) == (v2.version, "candidate")
+
+
+def test_load_from_an_archive_in_model_dir(serving_v1: Server, v2: Trained, model_dir: Path) -> None:
+    archive = f"{v2.model.tag.name}-{v2.version}.bentomodel"
+    for model_path in (archive, str(model_dir / archive)):
+        assert post(serving_v1, "/load-model", {"model_path": model_path}).json()["model_version"] == v2.version
+        assert get(serving_v1, "/model-info").json()["model_path"] == model_path
+
+
+def test_swaps_under_load_never_mix_versions(serving_v1: Server, v1: Trained, v2: Trained, test_rows: pd.DataFrame) -> None:
+    """Each answer was computed wholly by the version it names."""
+    frame = test_rows.head(20)
+    rows = [request_row(r) for _, r in frame.iterrows()]
+    expected = {v1.version: v1.probabilities(frame), v2.version: v2.probabilities(frame)}
+    assert expected[v1.version] != pytest.approx(expected[v2.version], abs=1e-6)
+
+    def call(_: int) -> tuple[int, str, list[float]]:
+        response = post(serving_v1, "/predict", {"features": rows})
+        body = response.json()
+        return response.status_code, body.get("model_version", ""), [p["probability"] for p in body.get("predictions", [])]
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(call, i) for i in range(200)]
+        for tag in [v2.model.tag, v1.model.tag] * 3:
+            assert post(serving_v1, "/load-model", {"model_tag": str(tag)}).status_code == 200
+        results = [f.result() for f in futures]
+    for status, version, probabilities in results:
+        assert status == 200
+        assert probabilities == pytest.approx(expected[version], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"model_tag": "purchase_model:xgboost_19990101_000000"}, 404, "not found"),
+        ({"model_tag": "no_such_model:v1"}, 404, "not found"),
+        ({"model_path": "missing.bentomodel"}, 404, "not found"),
+        ({"model_path": "corrupt.bentomodel"}, 400, "valid model archive"),
+        ({"model_path": "../outside/x.bentomodel"}, 400, "inside MODEL_DIR"),
+        ({"model_path": "/etc/passwd"}, 400, "inside MODEL_DIR"),
+        ({"model_path": "models/xgboost_20240101_120000.pkl"}, 400, ""),
+        ({"model_tag": "a", "model_path": "b"}, 400, "exactly one"),
+        ({}, 400, "exactly one"),
+    ],
+)
+def test_failed_loads_change_nothing(server: Server, v1: Trained, body: dict, status: int, fragment: str) -> None:
+    assert_error(post(server, "/load-model", body), status, fragment)
+    answer = post(server, "/predict", SPEC_CURL)
+    assert answer.status_code == 200 and answer.json()["model_version"] == v1.version
+
+
+def test_a_real_archive_outside_model_dir_is_refused(server: Server, model_dir: Path, v2: Trained) -> None:
+    outside = model_dir.parent / "outside" / f"{v2.model.tag.name}-{v2.version}.bentomodel"
+    assert outside.is_file()
+    assert_error(post(server, "/load-model", {"model_path": str(outside)}), 400, "inside MODEL_DIR")
+
+
+# --- no model loaded --------------------------------------------------------------------------
+
+
+def test_without_a_model_the_service_says_so_then_loads_one(empty_server: Server, v2: Trained) -> None:
+    assert get(empty_server, "/readyz").status_code == 503
+    health = get(empty_server, "/health").json()
+    assert (health["status"], health["model_loaded"], health["model_version"]) == ("degraded", False, None)
+    assert assert_error(post(empty_server, "/predict", SPEC_CURL), 503) == NOT_LOADED
+    assert assert_error(get(empty_server, "/model-info"), 503) == NOT_LOADED
+
+    archive = f"models/{v2.model.tag.name}-{v2.version}.bentomodel"  # the spec's form of model_path
+    response = post(empty_server, "/load-model", {"model_path": archive})
+    assert response.status_code == 200, response.text
+    assert get(empty_server, "/readyz").status_code == 200
+    assert post(empty_server, "/predict", SPEC_CURL).json()["model_version"] == v2.version
