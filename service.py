@@ -43,6 +43,11 @@ settings = get_settings()
 configure_logging(settings)
 logger = logging.getLogger("purchase.service")
 TITLE = "E-Commerce Purchase Prediction API"
+DESCRIPTION = (
+    "Will this user buy this item? Purchase predictions for 1 to MAX_BATCH_SIZE (user, item) pairs per request, "
+    "from an XGBoost model in the BentoML model store. Errors are JSON `{\"detail\": ...}`: 400 invalid input "
+    "(naming the field and the item's index), 404 unknown model, 500 prediction failed, 503 no model loaded."
+)
 # BentoML's own routes, served beside ours; listed so the docs show the whole API.
 BENTOML_ROUTES = {
     "/livez": {"get": {"summary": "Liveness (BentoML)", "responses": {"200": {"description": "alive"}}}},
@@ -60,7 +65,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     return {code: {"model": ErrorResponse} for code in codes}
 
 
-app = FastAPIOffline(title=TITLE, version=__version__, description=__doc__, swagger_ui_parameters={"validatorUrl": None})
+app = FastAPIOffline(title=TITLE, version=__version__, description=DESCRIPTION, swagger_ui_parameters={"validatorUrl": None})
 
 
 def _openapi_document() -> dict[str, object]:

@@ -45,6 +45,29 @@ class FeatureRow(_Strict):
 
 
 class PredictRequest(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "features": [
+                        {
+                            "user_id": "user_000123",
+                            "item_id": "item_00456",
+                            "view_count_7d": 15,
+                            "days_since_last_view": 2.5,
+                            "item_price": 89.99,
+                            "item_base_price": 129.99,
+                            "item_discount_pct": 30.0,
+                            "item_category": "Electronics",
+                        }
+                    ],
+                    "return_probabilities": True,
+                    "threshold": 0.5,
+                }
+            ]
+        }
+    )
+
     features: list[FeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
     return_probabilities: bool = True
     threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")

@@ -111,3 +111,21 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> I
     srv = start(tmp_path_factory, "empty", env, "/livez")
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def configured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trained, model_dir: Path) -> Iterator[Server]:
+    """The service with every spec setting away from its default."""
+    logs = tmp_path_factory.mktemp("logs")
+    env = {
+        "MODEL_DIR": str(model_dir),
+        "DEFAULT_MODEL": str(v2.model.tag),
+        "API_WORKERS": "2",
+        "MAX_BATCH_SIZE": "10",
+        "DEFAULT_THRESHOLD": "0.0",
+        "LOG_LEVEL": "DEBUG",
+        "LOG_FILE": str(logs / "nested" / "api.log"),
+    }
+    srv = start(tmp_path_factory, "configured", env, "/readyz")
+    yield srv
+    srv.stop()

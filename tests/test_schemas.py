@@ -7,14 +7,9 @@ from pydantic import ValidationError
 
 from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest, describe_validation_errors
 
-MINIMAL = {
-    "user_id": "user_000123",
-    "item_id": "item_00456",
-    "item_price": 89.99,
-    "item_base_price": 129.99,
-    "item_discount_pct": 30.0,
-    "item_category": "Electronics",
-}
+from .spec_examples import SPEC_CURL
+
+MINIMAL = SPEC_CURL["features"][0]
 
 
 def error_text(body: dict[str, object]) -> str:

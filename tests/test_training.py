@@ -137,11 +137,15 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def stored(tmp_path: Path) -> list[dict]:
-    bentoml_cli = str(Path(sys.executable).with_name("bentoml"))
+def bentoml_json(tmp_path: Path, *args: str) -> object:
+    """`bentoml models ... -o json` against the store run_cli used."""
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home")}
-    out = subprocess.run([bentoml_cli, "models", "list", "-o", "json"], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    command = [str(Path(sys.executable).with_name("bentoml")), "models", *args, "-o", "json"]
+    return json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def stored(tmp_path: Path) -> list[dict]:
+    return bentoml_json(tmp_path, "list")
 
 
 def test_command_trains_promotes_exports_and_skips_when_asked(tmp_path: Path) -> None:
@@ -173,3 +177,13 @@ def test_command_trains_from_an_event_log_in_the_public_schema(tmp_path: Path) -
 def test_command_refuses_a_short_synthetic_log(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "--days", "30")
     assert result.returncode == 2 and "at least 60" in result.stderr
+
+
+def test_same_seed_same_metrics_in_separate_runs(tmp_path: Path) -> None:
+    """Determinism across processes, not only within one: two homes, two runs, one answer."""
+    metadata = []
+    for run in ("first", "second"):
+        assert run_cli(tmp_path / run, "--users", "200", "--days", "63", "--seed", "5").returncode == 0
+        metadata.append(bentoml_json(tmp_path / run, "get", "purchase_model:latest")["metadata"])
+    assert metadata[0]["metrics"] == metadata[1]["metrics"]
+    assert metadata[0]["data_fingerprint"] == metadata[1]["data_fingerprint"]

@@ -1,0 +1,54 @@
+"""Settings: the spec's variable names, from the environment and from .env."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from purchase.settings import Settings
+
+from .conftest import Trained
+from .server import Server
+
+ROW = {"user_id": "u", "item_id": "i", "item_price": 10.0, "item_base_price": 20.0, "item_discount_pct": 50.0, "item_category": "books"}
+
+
+def test_defaults_follow_the_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    s = Settings()
+    assert (s.api_host, s.api_port, s.max_batch_size, s.default_threshold) == ("0.0.0.0", 8000, 1000, 0.5)
+    assert (s.model_dir, s.default_model, s.cors_origins, s.log_file) == (Path("models"), None, ["*"], None)
+
+
+def test_env_file_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text('API_PORT=9001\nCORS_ORIGINS=["https://shop.example"]\nMAX_BATCH_SIZE=50\n')
+    monkeypatch.setenv("MAX_BATCH_SIZE", "70")  # the environment wins over .env
+    s = Settings()
+    assert (s.api_port, s.cors_origins, s.max_batch_size) == (9001, ["https://shop.example"], 70)
+
+
+def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEFAULT_THRESHOLD", "2")
+    with pytest.raises(ValueError, match="default_threshold"):
+        Settings()
+
+
+def test_the_running_service_follows_its_settings(configured_server: Server, v2: Trained) -> None:
+    url = configured_server.url
+    assert requests.get(url + "/health", timeout=10).json()["model_version"] == v2.version  # DEFAULT_MODEL
+    answer = requests.post(url + "/predict", json={"features": [ROW] * 10}, timeout=10).json()
+    assert [p["prediction"] for p in answer["predictions"]] == [1] * 10  # DEFAULT_THRESHOLD 0.0
+    too_many = requests.post(url + "/predict", json={"features": [ROW] * 11}, timeout=10)  # MAX_BATCH_SIZE 10
+    assert too_many.status_code == 400 and too_many.json()["detail"].startswith("features: ")
+    children = subprocess.run(
+        ["ps", "-ww", "-o", "args=", "--ppid", str(configured_server.process.pid)], capture_output=True, text=True
+    ).stdout
+    assert children.count("_bentoml_impl.worker.service") == 2  # API_WORKERS
+
+
+def test_log_file_receives_the_service_log(configured_server: Server, v2: Trained) -> None:
+    assert f"serving {v2.model.tag}" in Path(configured_server.env["LOG_FILE"]).read_text()
