@@ -5,15 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# The spec's settings may sit in .env; make reads it too, for API_HOST and API_PORT.
--include .env
-API_HOST ?= 0.0.0.0
-API_PORT ?= 8000
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test train clean
+.PHONY: install model serve test train models promote rollback clean
 
 install: $(STAMP)
 
@@ -27,10 +23,20 @@ model: install
 	$(PY) train_and_save.py --if-empty --promote --export
 
 serve: model
-	$(VENV)/bin/bentoml serve service:PurchasePrediction --host $(API_HOST) --port $(API_PORT)
+	$(VENV)/bin/bentoml serve service:PurchasePrediction  # host, port, workers: API_* in the environment or .env
 
 train: install
 	$(PY) train_and_save.py $(ARGS)
+
+# The model registry (python -m purchase.registry --help): list, promote TAG=..., rollback.
+models: install
+	$(PY) -m purchase.registry list
+
+promote: install
+	$(PY) -m purchase.registry promote $(TAG)
+
+rollback: install
+	$(PY) -m purchase.registry rollback
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

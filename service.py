@@ -12,18 +12,21 @@ import logging
 import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+import anyio  # noqa: E402
 import bentoml  # noqa: E402
-from fastapi import Request  # noqa: E402
+from fastapi import Request, Response  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.openapi.utils import get_openapi  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 
-from purchase import __version__, store  # noqa: E402
+from purchase import __version__, metrics, store  # noqa: E402
 from purchase.errors import PurchaseError  # noqa: E402
+from purchase.fleet import Fleet, ModelRef  # noqa: E402
 from purchase.logs import configure_logging  # noqa: E402
 from purchase.predict import Predictor  # noqa: E402
 from purchase.schemas import (  # noqa: E402
@@ -35,6 +38,8 @@ from purchase.schemas import (  # noqa: E402
     ModelInfo,
     PredictRequest,
     PredictResponse,
+    TrafficInfo,
+    TrafficRequest,
     describe_validation_errors,
 )
 from purchase.settings import get_settings  # noqa: E402
@@ -106,28 +111,31 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     workers=settings.api_workers,
     traffic={"timeout": 30},
     http={
+        "host": settings.api_host,
+        "port": settings.api_port,
         "cors": {
             "enabled": True,
             "access_control_allow_origins": settings.cors_origins,
             "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
             "access_control_allow_headers": ["*"],
-        }
+        },
     },
 )
 @bentoml.asgi_app(app, path="/")
 class PurchasePrediction:
     def __init__(self) -> None:
         self.started = time.monotonic()
-        self.predictor = Predictor(settings)
+        home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+        self.worker = bentoml.server_context.worker_index or 1
+        self.predictor = Predictor(settings, Fleet.for_this_server(home, self.worker, settings.api_workers))
         try:
-            model = store.default_model(settings.default_model)
-            if model is None:
-                logger.warning("the model store holds no %s: serving nothing until /load-model", store.MODEL_NAME)
-            else:
-                self.predictor.current = self.predictor.build(model)
-                logger.info("serving %s", model.tag)
+            self.predictor.load_initial()
         except PurchaseError as exc:  # start anyway: /readyz stays 503 and /load-model can fix it
-            logger.error("default model not loaded: %s", exc.detail)
+            logger.error("no model loaded at start: %s", exc.detail)
+
+    @bentoml.on_startup
+    async def join_fleet(self) -> None:
+        self.predictor.start_following()
 
     def __is_ready__(self) -> bool:
         return self.predictor.current is not None
@@ -148,23 +156,42 @@ class PurchasePrediction:
         )
 
     @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors(400, 500, 503))
-    async def predict(self, request: PredictRequest) -> PredictResponse:
+    async def predict(self, request: PredictRequest, response: Response) -> PredictResponse:
+        response.headers["X-Worker"] = str(self.worker)  # which worker answered: for debugging multi-worker serving
         return await self.predictor.predict(request)
 
     @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 404, 500))
     async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
+        """Serve another version on every worker; answers once all have switched."""
         if request.model_path is not None:
-            serving = await self.predictor.load_archive(request.model_path)
+            routing, switched = await self.predictor.load_archive(request.model_path)
         else:
-            serving = await self.predictor.load(store.get(request.model_tag))
+            model = await anyio.to_thread.run_sync(store.get, request.model_tag)
+            routing, switched = await self.predictor.load(ModelRef(str(model.tag)))
         return LoadModelResponse(
-            status="success", message="Model loaded successfully", model_version=serving.version, loaded_at=serving.loaded_at
+            status="success",
+            message="Model loaded successfully",
+            model_version=routing.primary.version,
+            loaded_at=routing.primary.loaded_at,
+            workers_switched=switched,
+            workers_total=settings.api_workers,
         )
+
+    @app.get("/traffic", response_model=TrafficInfo, responses=errors(503))
+    async def traffic(self) -> TrafficInfo:
+        return TrafficInfo.of(self.predictor.require().target())
+
+    @app.post("/traffic", response_model=TrafficInfo, responses=errors(400, 404, 503))
+    async def set_traffic(self, request: TrafficRequest) -> TrafficInfo:
+        """A/B split (sticky per user_id) and shadow scoring, on every worker."""
+        routing, switched = await self.predictor.set_traffic(request.candidate, request.candidate_share, request.shadow)
+        return TrafficInfo.of(routing.target(), workers_switched=switched, workers_total=settings.api_workers)
 
     @app.get("/model-info", response_model=ModelInfo, responses=errors(503))
     async def model_info(self) -> ModelInfo:
-        serving = self.predictor.require()
-        stored = store.get(str(serving.model.tag))  # re-read: the stage may have changed since loading
+        routing = self.predictor.require()
+        serving = routing.primary
+        stage = await anyio.to_thread.run_sync(store.current_stage, serving.model)  # promotions happen meanwhile
         return ModelInfo(
             model_version=serving.version,
             model_path=serving.source_path,
@@ -172,7 +199,9 @@ class PurchasePrediction:
             model_type=type(serving.booster).__name__,
             has_preprocessor=True,
             num_features=serving.preprocessor.num_features,
-            model_tag=str(serving.model.tag),
-            stage=store.stage(stored),
-            metrics=stored.info.metadata.get("metrics", {}),
+            model_tag=serving.tag,
+            stage=stage,
+            metrics=serving.model.info.metadata.get("metrics", {}),
+            traffic=TrafficInfo.of(routing.target()),
+            versions=metrics.counts_by_version(),
         )

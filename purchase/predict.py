@@ -1,14 +1,14 @@
-"""Serving-time prediction: the loaded model, adaptive batching, atomic swaps, response assembly."""
+"""Serving-time prediction: loaded models, adaptive batching, traffic routing, swaps across workers."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import anyio
 import bentoml
@@ -16,9 +16,10 @@ import numpy as np
 import xgboost as xgb
 from bentoml._internal.marshal.dispatcher import CorkDispatcher
 
-from . import store
-from .errors import ModelNotLoaded, Overloaded, PredictionFailed
+from . import metrics, store
+from .errors import InvalidInput, ModelNotLoaded, Overloaded, PredictionFailed, PurchaseError
 from .features import CATEGORY_FEATURE, NUMERIC_FEATURES, Preprocessor
+from .fleet import POLL_S, Fleet, ModelRef, Target
 from .schemas import FeatureRow, PredictRequest, PredictResponse, Prediction
 from .settings import Settings
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 # Confidence is how far the probability sits from the threshold, as a share of the way to 0 or 1.
 HIGH_CONFIDENCE_MARGIN = 0.5
 MEDIUM_CONFIDENCE_MARGIN = 0.2
+PRODUCTION_POLL_S = 1.0
 
 
 def confidence(probability: np.ndarray, threshold: float) -> list[str]:
@@ -43,6 +45,11 @@ def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, list[object]]:
     return {name: [getattr(row, name) for row in rows] for name in (*NUMERIC_FEATURES, CATEGORY_FEATURE)}
 
 
+def user_bucket(user_id: str) -> float:
+    """A stable position in [0, 1) for a user: the same on every worker, process and restart."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") / 2**64
+
+
 @dataclass
 class ServingModel:
     """One loaded version with its own batching queue, so a batch never mixes two versions."""
@@ -57,6 +64,7 @@ class ServingModel:
 
     def __post_init__(self) -> None:
         self.version = self.model.tag.version
+        self.tag = str(self.model.tag)
         self._in_flight = 0
         self._dispatcher: CorkDispatcher[np.ndarray, np.ndarray | None] = CorkDispatcher(
             self.max_latency_ms,
@@ -70,10 +78,12 @@ class ServingModel:
     def _score_batch(self, matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Rows of concurrent requests scored in one model call (run in a worker thread)."""
         stacked = np.concatenate(matrices) if len(matrices) > 1 else matrices[0]
+        metrics.record_batch(len(matrices), len(stacked))
         probabilities = self.booster.inplace_predict(stacked)
         return np.split(probabilities, np.cumsum([len(m) for m in matrices])[:-1])
 
-    async def score(self, matrix: np.ndarray) -> np.ndarray:
+    async def score(self, columns: dict[str, list[object]]) -> np.ndarray:
+        matrix = self.preprocessor.transform(columns)
         self._in_flight += 1
         try:
             probabilities = await self._batched_score(matrix)
@@ -84,7 +94,7 @@ class ServingModel:
             self._in_flight -= 1
         if probabilities is None:
             raise Overloaded("Service overloaded: the prediction queue is full, retry shortly")
-        return probabilities
+        return probabilities.astype(np.float64)
 
     async def close(self) -> None:
         """Stop batching once the requests already queued for this version are answered."""
@@ -93,17 +103,47 @@ class ServingModel:
         self._dispatcher.shutdown()
 
 
-class Predictor:
-    """Holds the serving model. A swap replaces one reference, so each request sees one whole model."""
+@dataclass(frozen=True)
+class Routing:
+    """What this worker serves. Replaced whole on every change, so a request sees one consistent set."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.current: ServingModel | None = None
-        self._load_lock = asyncio.Lock()
-        self._retiring: set[asyncio.Task[None]] = set()
+    primary: ServingModel
+    candidate: ServingModel | None = None
+    candidate_share: float = 0.0
+    shadow: ServingModel | None = None
+    generation: int = 0
+
+    def models(self) -> dict[str, ServingModel]:
+        return {m.tag: m for m in (self.primary, self.candidate, self.shadow) if m is not None}
+
+    def target(self) -> Target:
+        def ref(m: ServingModel | None) -> ModelRef | None:
+            return ModelRef(m.tag, m.source_path) if m else None
+
+        return Target(ref(self.primary), ref(self.candidate), self.candidate_share, ref(self.shadow), self.generation)
+
+
+def _subset(columns: dict[str, list[object]], rows: np.ndarray) -> dict[str, list[object]]:
+    return {name: [values[i] for i in rows] for name, values in columns.items()}
+
+
+@dataclass
+class Predictor:
+    """Holds this worker's routing, applies model changes, and keeps them in step with the fleet."""
+
+    settings: Settings
+    fleet: Fleet | None = None
+    routing: Routing | None = None
+    _load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def current(self) -> ServingModel | None:
+        return self.routing.primary if self.routing else None
 
     def build(self, model: bentoml.Model, source_path: str | None = None) -> ServingModel:
-        """Load and check a model without touching the one serving (blocking: call off the event loop)."""
+        """Load and check a model without touching the ones serving (blocking: call off the event loop)."""
+        started = time.perf_counter()
         booster, preprocessor = store.load(model)
         booster.set_param({"nthread": self.settings.xgb_threads})
         serving = ServingModel(
@@ -117,45 +157,191 @@ class Predictor:
         )
         # A model that cannot score a row must fail here, not on live traffic.
         serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))
+        logger.debug("loaded %s in %.1f ms", model.tag, (time.perf_counter() - started) * 1000)
         return serving
 
-    async def load(self, model: bentoml.Model, source_path: str | None = None) -> ServingModel:
-        async with self._load_lock:  # concurrent loads run one after another
-            serving = await anyio.to_thread.run_sync(self.build, model, source_path)
-            previous, self.current = self.current, serving
-        logger.info("now serving %s", model.tag)
-        if previous is not None:
-            task = asyncio.create_task(previous.close())
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
-        return serving
+    def load_initial(self) -> None:
+        """Blocking, at start: DEFAULT_MODEL (else production, else newest), with AB_MODEL and SHADOW_MODEL."""
+        model = store.default_model(self.settings.default_model)
+        if model is None:
+            raise ModelNotLoaded(f"the model store holds no {store.MODEL_NAME}: serving nothing until /load-model")
+        candidate = ModelRef(str(store.get(self.settings.ab_model).tag)) if self.settings.ab_model else None
+        shadow = ModelRef(str(store.get(self.settings.shadow_model).tag)) if self.settings.shadow_model else None
+        share = self.settings.ab_share if candidate else 0.0
+        self.routing = self.build_routing(Target(ModelRef(str(model.tag)), candidate, share, shadow))
+        logger.info("serving %s", self.routing.primary.tag)
 
-    async def load_archive(self, model_path: str) -> ServingModel:
+    def build_routing(self, target: Target) -> Routing:
+        """Blocking: models already loaded here are reused, the others loaded and checked."""
+        loaded = self.routing.models() if self.routing else {}
+
+        def get(ref: ModelRef | None) -> ServingModel | None:
+            if ref is None:
+                return None
+            serving = loaded.get(ref.tag)
+            if serving is not None and serving.source_path == ref.source_path:
+                return serving
+            return self.build(store.get(ref.tag), ref.source_path)
+
+        primary = get(target.primary)
+        assert primary is not None
+        return Routing(primary, get(target.candidate), target.candidate_share, get(target.shadow), target.generation)
+
+    async def apply(self, target: Target) -> Routing:
+        """Serve `target` in this worker; on any error the current routing stays."""
+        async with self._load_lock:
+            routing = await anyio.to_thread.run_sync(self.build_routing, target)
+            previous, self.routing = self.routing, routing
+        kept = routing.models()
+        for old in (previous.models() if previous else {}).values():
+            if old.tag not in kept:
+                self._spawn(old.close())
+        logger.info("serving %s (generation %d)", routing.primary.tag, routing.generation)
+        return routing
+
+    async def change(self, edit: Callable[[Target | None], Target]) -> tuple[Routing, int]:
+        """Apply `edit` to the fleet's target here, publish it, and wait for every worker.
+        Returns the new routing and how many workers serve it."""
+        if self.fleet is None:
+            return await self.apply(edit(self.routing.target() if self.routing else None)), 1
+        async with self.fleet.exclusive():
+            current = self.fleet.read() or (self.routing.target() if self.routing else None)
+            routing = await self.apply(edit(current))  # raises before anything is published
+            published = self.fleet.publish(routing.target())
+            self.routing = replace(routing, generation=published.generation)
+            self.fleet.acknowledge(published.generation)
+            switched = await anyio.to_thread.run_sync(self.fleet.wait_for, published.generation)
+        return self.routing, switched
+
+    async def load(self, ref: ModelRef) -> tuple[Routing, int]:
+        """Make `ref` the primary version everywhere; an A/B candidate or shadow equal to it is dropped."""
+
+        def edit(target: Target | None) -> Target:
+            if target is None:
+                return Target(ref)
+            candidate = None if target.candidate and target.candidate.tag == ref.tag else target.candidate
+            shadow = None if target.shadow and target.shadow.tag == ref.tag else target.shadow
+            return Target(ref, candidate, target.candidate_share if candidate else 0.0, shadow)
+
+        return await self.change(edit)
+
+    async def load_archive(self, model_path: str) -> tuple[Routing, int]:
         path = store.archive_path(self.settings.model_dir, model_path)
         model = await anyio.to_thread.run_sync(store.import_archive, path)
-        return await self.load(model, source_path=model_path)
+        return await self.load(ModelRef(str(model.tag), model_path))
 
-    def require(self) -> ServingModel:
-        if self.current is None:
+    async def set_traffic(self, candidate: str | None, share: float, shadow: str | None) -> tuple[Routing, int]:
+        """A/B split and shadow; the primary stays. Tags are resolved (404) before anything changes."""
+        refs = {name: ModelRef(str(store.get(tag).tag)) if tag else None for name, tag in (("candidate", candidate), ("shadow", shadow))}
+
+        def edit(target: Target | None) -> Target:
+            if target is None:
+                raise ModelNotLoaded()
+            for ref in refs.values():
+                if ref and ref.tag == target.primary.tag:
+                    raise InvalidInput(f"{ref.tag} is the primary version already")
+            return Target(target.primary, refs["candidate"], share if refs["candidate"] else 0.0, refs["shadow"])
+
+        return await self.change(edit)
+
+    async def follow(self) -> None:
+        """Every worker, forever: serve what the fleet publishes; with FOLLOW_PRODUCTION, what is promoted."""
+        assert self.fleet is not None
+        last_production, next_store_check = None, 0.0
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                if self.fleet.changed():
+                    await self._catch_up(self.fleet.read())
+                if self.settings.follow_production and time.monotonic() >= next_store_check:
+                    next_store_check = time.monotonic() + PRODUCTION_POLL_S
+                    production = await anyio.to_thread.run_sync(store.production_tag)
+                    if production != last_production and production is not None:
+                        last_production = production
+                        if self.current is None or self.current.tag != production:
+                            await self.load(ModelRef(production))
+            except Exception:  # the loop must outlive any one failure
+                logger.exception("following the fleet failed; retrying")
+
+    async def _catch_up(self, target: Target | None) -> None:
+        if target is None or (self.routing and target.generation <= self.routing.generation):
+            return
+        try:
+            await self.apply(target)
+        except PurchaseError as exc:
+            logger.error("cannot serve generation %d: %s", target.generation, exc.detail)
+            self.fleet.acknowledge(target.generation, error=exc.detail)
+            return
+        self.fleet.acknowledge(target.generation)
+
+    def require(self) -> Routing:
+        if self.routing is None:
             raise ModelNotLoaded()
-        return self.current
+        return self.routing
 
     async def predict(self, request: PredictRequest) -> PredictResponse:
         started = time.perf_counter()
-        serving = self.require()
-        matrix = serving.preprocessor.transform(feature_columns(request.features))
-        probabilities = (await serving.score(matrix)).astype(np.float64)
+        routing = self.require()
+        rows = request.features
         threshold = self.settings.default_threshold if request.threshold is None else request.threshold
+        columns = feature_columns(rows)
+        versions: list[str | None] = [None] * len(rows)
+        if routing.candidate is None:
+            probabilities = await routing.primary.score(columns)
+            metrics.record_scored(routing.primary.version, "primary", probabilities >= threshold)
+        else:
+            probabilities, versions = await self._split(routing, rows, columns, threshold)
+        if routing.shadow is not None:
+            self._spawn(self._shadow(routing.shadow, columns, probabilities >= threshold, threshold))
         labels = (probabilities >= threshold).astype(int).tolist()
         levels = confidence(probabilities, threshold)
         shown = probabilities.tolist() if request.return_probabilities else [None] * len(labels)
         predictions = [
-            Prediction(user_id=row.user_id, item_id=row.item_id, prediction=label, probability=p, confidence=level)
-            for row, label, p, level in zip(request.features, labels, shown, levels)
+            Prediction(user_id=row.user_id, item_id=row.item_id, prediction=label, probability=p, confidence=level, model_version=v)
+            for row, label, p, level, v in zip(rows, labels, shown, levels, versions)
         ]
         return PredictResponse(
             predictions=predictions,
-            model_version=serving.version,
+            model_version=routing.primary.version,
             timestamp=datetime.now(timezone.utc),
             latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
         )
+
+    async def _split(
+        self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, list[object]], threshold: float
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
+        assert routing.candidate is not None
+        to_candidate = np.array([user_bucket(row.user_id) < routing.candidate_share for row in rows])
+        probabilities = np.empty(len(rows))
+        versions: list[str | None] = [None] * len(rows)
+        groups = [
+            (model, role, np.flatnonzero(mask))
+            for model, role, mask in ((routing.primary, "primary", ~to_candidate), (routing.candidate, "candidate", to_candidate))
+            if mask.any()
+        ]
+        scores = await asyncio.gather(*(m.score(_subset(columns, idx)) for m, _, idx in groups))
+        for (model, role, idx), p in zip(groups, scores):
+            probabilities[idx] = p
+            for i in idx:
+                versions[i] = model.version
+            metrics.record_scored(model.version, role, p >= threshold)
+        return probabilities, versions
+
+    async def _shadow(self, shadow: ServingModel, columns: dict[str, list[object]], answered: np.ndarray, threshold: float) -> None:
+        """Score the same rows with the shadow version; record agreement, never touch the response."""
+        try:
+            classes = await shadow.score(columns) >= threshold
+        except PurchaseError:
+            return  # a shadow's failure or overload is its own business
+        metrics.record_scored(shadow.version, "shadow", classes)
+        metrics.record_shadow(shadow.version, int((classes == answered).sum()), len(classes))
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        """Run in the background, holding a reference so the task is not collected mid-way."""
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def start_following(self) -> None:
+        self._spawn(self.follow())

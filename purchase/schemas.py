@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .fleet import Target
 from .settings import get_settings
 
 MAX_ID_LENGTH = 128
 MAX_CATEGORY_LENGTH = 128
+MAX_PATH_LENGTH = 1024
+# Far above any real value, and inside float32, so every accepted number reaches the model unchanged.
+MAX_COUNT = 10**9
+MAX_AMOUNT = 1e9
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
 
 
 class _Strict(BaseModel):
@@ -24,22 +31,22 @@ class FeatureRow(_Strict):
 
     user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["user_000123"])
     item_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["item_00456"])
-    days_since_last_view: NonNegativeFloat | None = None
-    days_since_last_item_view: NonNegativeFloat | None = None
-    view_count_7d: NonNegativeInt | None = None
-    view_count_30d: NonNegativeInt | None = None
-    cart_count_7d: NonNegativeInt | None = None
-    cart_count_30d: NonNegativeInt | None = None
-    purchase_count_7d: NonNegativeInt | None = None
-    purchase_count_30d: NonNegativeInt | None = None
-    cart_to_purchase_ratio: NonNegativeFloat | None = None
-    avg_session_duration: NonNegativeFloat | None = None
-    session_item_count: NonNegativeInt | None = None
-    session_duration_minutes: NonNegativeFloat | None = None
-    item_view_count: NonNegativeInt | None = None
-    item_cart_count: NonNegativeInt | None = None
-    item_price: float = Field(gt=0, examples=[89.99])
-    item_base_price: float = Field(gt=0, examples=[129.99])
+    days_since_last_view: Amount | None = None
+    days_since_last_item_view: Amount | None = None
+    view_count_7d: Count | None = None
+    view_count_30d: Count | None = None
+    cart_count_7d: Count | None = None
+    cart_count_30d: Count | None = None
+    purchase_count_7d: Count | None = None
+    purchase_count_30d: Count | None = None
+    cart_to_purchase_ratio: Amount | None = None
+    avg_session_duration: Amount | None = None
+    session_item_count: Count | None = None
+    session_duration_minutes: Amount | None = None
+    item_view_count: Count | None = None
+    item_cart_count: Count | None = None
+    item_price: float = Field(gt=0, le=MAX_AMOUNT, examples=[89.99])
+    item_base_price: float = Field(gt=0, le=MAX_AMOUNT, examples=[129.99])
     item_discount_pct: float = Field(ge=0, le=100, examples=[30.0])
     item_category: str = Field(min_length=1, max_length=MAX_CATEGORY_LENGTH, examples=["Electronics"])
 
@@ -79,6 +86,7 @@ class Prediction(BaseModel):
     prediction: Literal[0, 1]
     probability: float | None = Field(None, description="left out when return_probabilities is false")
     confidence: Literal["high", "medium", "low"]
+    model_version: str | None = Field(None, description="only during an A/B test: the version that scored this row")
 
 
 class PredictResponse(BaseModel):
@@ -92,7 +100,7 @@ class LoadModelRequest(_Strict):
     model_config = ConfigDict(protected_namespaces=())
 
     model_tag: str | None = Field(None, examples=["purchase_model:xgboost_20240101_120000"])
-    model_path: str | None = Field(None, examples=["models/purchase_model-xgboost_20240101_120000.bentomodel"])
+    model_path: str | None = Field(None, max_length=MAX_PATH_LENGTH, examples=["models/purchase_model-xgboost_20240101_120000.bentomodel"])
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LoadModelRequest:
@@ -108,6 +116,35 @@ class LoadModelResponse(BaseModel):
     message: str
     model_version: str
     loaded_at: datetime
+    workers_switched: int = Field(description="workers serving the new version when this answer was sent")
+    workers_total: int
+
+
+class TrafficRequest(_Strict):
+    candidate: str | None = Field(None, description="tag of the A/B candidate; null ends the test", examples=["purchase_model:xgboost_20240101_120000"])
+    candidate_share: float = Field(0.0, ge=0, le=1, description="share of users (by a stable hash of user_id) sent to the candidate")
+    shadow: str | None = Field(None, description="tag of a version that scores every row without affecting answers")
+
+
+class TrafficInfo(BaseModel):
+    primary: str
+    candidate: str | None
+    candidate_share: float
+    shadow: str | None
+    generation: int
+    workers_switched: int | None = None
+    workers_total: int | None = None
+
+    @classmethod
+    def of(cls, target: Target, **counts: int) -> TrafficInfo:
+        return cls(
+            primary=target.primary.tag,
+            candidate=target.candidate.tag if target.candidate else None,
+            candidate_share=target.candidate_share,
+            shadow=target.shadow.tag if target.shadow else None,
+            generation=target.generation,
+            **counts,
+        )
 
 
 class ModelInfo(BaseModel):
@@ -122,6 +159,8 @@ class ModelInfo(BaseModel):
     model_tag: str
     stage: str
     metrics: dict[str, dict[str, float]]
+    traffic: TrafficInfo
+    versions: dict[str, dict[str, float]] = Field(description="per version: requests by role, rows by predicted class, shadow agreement")
 
 
 class Health(BaseModel):
@@ -150,8 +189,10 @@ def describe_validation_errors(errors: Sequence[dict[str, Any]]) -> str:
     """One line per problem, naming the field and the item's index: `features[3].item_price: ...`."""
     lines = []
     for error in errors:
+        if error["type"] == "json_invalid":  # its location is a character offset, not a field
+            lines.append("Invalid JSON body")
+            continue
         loc = [part for part in error["loc"] if part != "body"]
         where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-        message = "Invalid JSON body" if error["type"] == "json_invalid" else error["msg"]
-        lines.append(f"{where}: {message}" if where else message)
+        lines.append(f"{where}: {error['msg']}" if where else error["msg"])
     return "; ".join(lines)

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     # Adaptive batching: how long a row may wait for others before its batch is scored.
     batch_max_latency_ms: int = Field(1000, ge=1)
+    # Model lifecycle: serve whatever the registry promotes; A/B candidate and shadow versions.
+    follow_production: bool = False
+    ab_model: str | None = None
+    ab_share: float = Field(0.0, ge=0.0, le=1.0)
+    shadow_model: str | None = None
 
     @property
     def xgb_threads(self) -> int:

@@ -44,9 +44,7 @@ def save(booster: xgb.Booster, preprocessor: Preprocessor, metadata: dict[str, A
         labels={"stage": CANDIDATE, "framework": FRAMEWORK},
         metadata={**metadata, "preprocessor": preprocessor.to_dict()},
     )
-    if promote:
-        set_production(str(model.tag))
-    return get(str(model.tag))
+    return set_production(str(model.tag)) if promote else model
 
 
 def get(tag: str) -> bentoml.Model:
@@ -71,6 +69,19 @@ def stage(model: bentoml.Model) -> str:
     return model.info.labels.get("stage", CANDIDATE)
 
 
+def current_stage(model: bentoml.Model) -> str:
+    """The stage as the store has it now (a model may be promoted or deleted while it serves)."""
+    try:
+        return stage(get(str(model.tag)))
+    except ModelNotFound:
+        return "deleted"
+
+
+def production_tag() -> str | None:
+    production = [m for m in versions() if stage(m) == PRODUCTION]
+    return str(production[-1].tag) if production else None
+
+
 def default_model(tag: str | None) -> bentoml.Model | None:
     """The model to serve at start: `tag` if given, else the newest production version, else the newest."""
     if tag:
@@ -80,17 +91,35 @@ def default_model(tag: str | None) -> bentoml.Model | None:
     return (production or all_versions or [None])[-1]
 
 
-def set_production(tag: str) -> None:
-    """Promote `tag`; the previous production version becomes archived (kept for rollback)."""
+def set_production(tag: str) -> bentoml.Model:
+    """Promote `tag`; the previous production version becomes archived (kept for rollback).
+    The `promoted_at` label records each promotion, so rollback knows the order."""
     target = get(tag)
     for model in versions():
         if model.tag != target.tag and stage(model) == PRODUCTION:
-            _set_stage(model, ARCHIVED)
-    _set_stage(target, PRODUCTION)
+            _set_labels(model, stage=ARCHIVED)
+    _set_labels(target, stage=PRODUCTION, promoted_at=datetime.now(timezone.utc).isoformat())
+    return target
 
 
-def _set_stage(model: bentoml.Model, value: str) -> None:
-    model.info.labels["stage"] = value
+def rollback() -> bentoml.Model:
+    """Promote again the version that was production before the current one."""
+    current = production_tag()
+    earlier = [m for m in versions() if "promoted_at" in m.info.labels and str(m.tag) != current]
+    if not earlier:
+        raise ModelNotFound("No earlier production version to roll back to")
+    return set_production(str(max(earlier, key=lambda m: m.info.labels["promoted_at"]).tag))
+
+
+def delete(tag: str) -> None:
+    model = get(tag)
+    if stage(model) == PRODUCTION:
+        raise InvalidInput(f"{model.tag} is the production version: promote another one first")
+    bentoml.models.delete(str(model.tag))
+
+
+def _set_labels(model: bentoml.Model, **labels: str) -> None:
+    model.info.labels.update(labels)
     model.flush()  # rewrites model.yaml in the store, where every process reads it
 
 
@@ -111,7 +140,10 @@ def archive_path(model_dir: Path, model_path: str) -> Path:
         if len(requested.parts) > 1 and requested.parts[0] == root.name:
             requested = Path(*requested.parts[1:])
         requested = root / requested
-    resolved = requested.resolve()
+    try:
+        resolved = requested.resolve()
+    except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops
+        raise InvalidInput("model_path: not a usable file path") from exc
     if not resolved.is_relative_to(root):
         raise InvalidInput("model_path: must point inside MODEL_DIR")
     if resolved.suffix != ".bentomodel":
@@ -121,18 +153,23 @@ def archive_path(model_dir: Path, model_path: str) -> Path:
 
 def import_archive(path: Path) -> bentoml.Model:
     """Import an exported archive into the store (a no-op when that version is already there)."""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name the file system refuses
+        raise InvalidInput("model_path: not a usable file path") from exc
+    if not found:
         raise ModelNotFound(f"Model file not found: {path.name}")
     try:
         archived = bentoml.Model.import_from(str(path))
     except Exception as exc:  # a truncated or foreign file fails in tar, yaml or attrs
         raise InvalidModel(f"Not a valid model archive: {path.name}") from exc
-    if _exists(str(archived.tag)):
-        return bentoml.models.get(archived.tag)
-    try:
-        return bentoml.models.import_model(str(path))
-    except BentoMLException as exc:
-        raise InvalidModel(f"Could not import {path.name}: {exc}") from exc
+    if not _exists(str(archived.tag)):
+        try:
+            bentoml.models.import_model(str(path))
+        except BentoMLException as exc:
+            if not _exists(str(archived.tag)):  # else a concurrent import of the same file won the race
+                raise InvalidModel(f"Could not import {path.name} into the model store") from exc
+    return bentoml.models.get(archived.tag)
 
 
 def load(model: bentoml.Model) -> tuple[xgb.Booster, Preprocessor]:

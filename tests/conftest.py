@@ -90,9 +90,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, v2: Trained) -> Path:
     return models
 
 
-def start(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str], ready_path: str) -> Server:
+def start(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str], ready_path: str, flags: bool = True) -> Server:
     log = tmp_path_factory.mktemp(name) / "server.log"
-    return Server(env, log).wait(ready_path)
+    return Server(env, log, flags).wait(ready_path)
 
 
 @pytest.fixture(scope="session")
@@ -120,12 +120,24 @@ def configured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2:
     env = {
         "MODEL_DIR": str(model_dir),
         "DEFAULT_MODEL": str(v2.model.tag),
+        "AB_MODEL": str(v1.model.tag),
+        "AB_SHARE": "0.25",
+        "SHADOW_MODEL": str(v1.model.tag),
         "API_WORKERS": "2",
         "MAX_BATCH_SIZE": "10",
         "DEFAULT_THRESHOLD": "0.0",
         "LOG_LEVEL": "DEBUG",
         "LOG_FILE": str(logs / "nested" / "api.log"),
     }
-    srv = start(tmp_path_factory, "configured", env, "/readyz")
+    srv = start(tmp_path_factory, "configured", env, "/readyz", flags=False)  # API_HOST, API_PORT bind it
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def fleet_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trained, model_dir: Path) -> Iterator[Server]:
+    """Two workers that follow registry promotions, serving v1 at start."""
+    env = {"MODEL_DIR": str(model_dir), "API_WORKERS": "2", "FOLLOW_PRODUCTION": "true", "DEFAULT_MODEL": str(v1.model.tag)}
+    srv = start(tmp_path_factory, "fleet", env, "/readyz")
     yield srv
     srv.stop()

@@ -23,16 +23,18 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log_path: Path, target: str = "service:PurchasePrediction") -> None:
-        self.env = env
+    def __init__(self, env: dict[str, str], log_path: Path, flags: bool = True, target: str = "service:PurchasePrediction") -> None:
+        """`flags`: bind with --host/--port; else through the service's own API_HOST/API_PORT settings."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env if flags else {**env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port)}
         self.log_path = log_path
         self._log = log_path.open("w")
+        bind = ["--host", "127.0.0.1", "--port", str(self.port)] if flags else []
         self.process = subprocess.Popen(
-            [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
+            [BENTOML, "serve", target, *bind],
             cwd=ROOT,
-            env={**os.environ, "BENTOML_CONFIG": str(ROOT / "configuration.yaml"), **env},
+            env={**os.environ, "BENTOML_CONFIG": str(ROOT / "configuration.yaml"), **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() reaches every worker

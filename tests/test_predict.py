@@ -30,21 +30,21 @@ def test_a_model_that_fails_to_score_gives_prediction_failed(v1: Trained) -> Non
     serving = Predictor(Settings()).build(v1.model)
     narrow = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(np.random.rand(20, 3), label=np.arange(20) % 2), 2)
     broken = replace(serving, booster=narrow)
-    matrix = serving.preprocessor.transform({"item_category": ["books"], "item_price": [1.0]})
     with pytest.raises(PredictionFailed) as info:
-        asyncio.run(broken.score(matrix))
+        asyncio.run(broken.score({"item_category": ["books"], "item_price": [1.0]}))
     assert info.value.status_code == 500 and info.value.detail == "Prediction failed"
 
 
 def test_scoring_through_the_batcher_equals_the_booster(v1: Trained) -> None:
     serving = Predictor(Settings()).build(v1.model)
-    matrix = serving.preprocessor.transform({"item_category": ["books", "toys"], "item_price": [5.0, 50.0]})
+    rows = [{"item_category": [category], "item_price": [price]} for category, price in (("books", 5.0), ("toys", 50.0))]
 
     async def many() -> list[np.ndarray]:
-        return await asyncio.gather(*(serving.score(matrix[i % 2 : i % 2 + 1]) for i in range(20)))
+        return await asyncio.gather(*(serving.score(rows[i % 2]) for i in range(20)))
 
     for i, result in enumerate(asyncio.run(many())):
-        assert result.tolist() == v1.result.booster.inplace_predict(matrix[i % 2 : i % 2 + 1]).tolist()
+        expected = v1.result.booster.inplace_predict(serving.preprocessor.transform(rows[i % 2]))
+        assert result.tolist() == pytest.approx(expected.tolist(), abs=1e-7)
 
 
 @pytest.mark.parametrize(

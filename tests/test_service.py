@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import requests
 
+from purchase import store
+
 from .conftest import Trained, request_row
 from .spec_examples import SPEC_CURL, SPEC_EXAMPLE
 from .server import Server
@@ -155,8 +157,10 @@ def test_spec_python_client(server: Server) -> None:
         "item_category": "Electronics",
     }
     result = predict_purchase("user_000123", "item_00456", features)
-    assert result["predictions"][0]["prediction"] in (0, 1)
-    assert f"{result['predictions'][0]['probability']:.2%}".endswith("%")
+    prediction = result["predictions"][0]
+    assert 0.0 <= prediction["probability"] <= 1.0
+    assert prediction["prediction"] == int(prediction["probability"] >= 0.5)
+    assert result["model_version"] == get(server, "/health").json()["model_version"]
 
 
 def test_spec_unit_test_examples(server: Server) -> None:
@@ -229,6 +233,26 @@ def test_concurrent_requests_each_get_their_own_rows(server: Server, v1: Trained
         assert answer == pytest.approx(v1.probabilities(frame), abs=1e-6)
 
 
+def histogram(server: Server, name: str) -> dict[str, float]:
+    """Cumulative bucket counts of a histogram at /metrics: {"1.0": n, ..., "+Inf": total}."""
+    pattern = re.compile(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', re.M)
+    return {le: float(count) for le, count in pattern.findall(get(server, "/metrics").text)}
+
+
+def test_concurrent_requests_are_scored_together(server: Server, test_rows: pd.DataFrame) -> None:
+    """Adaptive batching really forms batches: some model calls score more than one request."""
+    rows = [request_row(r) for _, r in test_rows.head(3).iterrows()]
+    before = histogram(server, "purchase_batch_requests")
+    with ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(lambda _: post(server, "/predict", {"features": rows}).status_code, range(400)))
+    assert statuses == [200] * 400
+    after = histogram(server, "purchase_batch_requests")
+    calls = after["+Inf"] - before.get("+Inf", 0)
+    single = after["1.0"] - before.get("1.0", 0)
+    assert 0 < calls < 400  # fewer model calls than requests
+    assert single < calls  # at least one call scored several requests
+
+
 # --- /predict errors --------------------------------------------------------------------------
 
 
@@ -268,7 +292,10 @@ def test_invalid_requests_are_400(server: Server, body: object, fragment: str) -
     assert_error(post(server, "/predict", body), 400, fragment)
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b'{"features": [{"item_price": NaN}]}', b"", b"\xff\xfe"])
+NAN_ROW = b'{"features": [{"user_id": "u", "item_id": "i", "item_price": NaN, "item_base_price": 2, "item_discount_pct": 0, "item_category": "x"}]}'
+
+
+@pytest.mark.parametrize("raw", [b"{not json", NAN_ROW, b"", b"\xff\xfe"])
 def test_malformed_bodies_are_400_and_the_service_keeps_serving(server: Server, raw: bytes) -> None:
     response = requests.post(server.url + "/predict", data=raw, headers={"content-type": "application/json"}, timeout=30)
     assert_error(response, 400)
@@ -293,15 +320,17 @@ def test_load_by_tag_swaps_the_model(serving_v1: Server, v1: Trained, v2: Traine
     response = post(serving_v1, "/load-model", {"model_tag": str(v2.model.tag)})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"status", "message", "model_version", "loaded_at"}
+    assert set(body) == {"status", "message", "model_version", "loaded_at", "workers_switched", "workers_total"}
     assert (body["status"], body["message"], body["model_version"]) == ("success", "Model loaded successfully", v2.version)
+    assert body["workers_switched"] == body["workers_total"] == 1
     parse_utc(body["loaded_at"])
     frame = test_rows.head(50)
     answer = post(serving_v1, "/predict", {"features": [request_row(r) for _, r in frame.iterrows()]}).json()
     assert answer["model_version"] == v2.version
     assert [p["probability"] for p in answer["predictions"]] == pytest.approx(v2.probabilities(frame), abs=1e-6)
     info = get(serving_v1, "/model-info").json()
-    assert (info["model_version"], info["stage"]) == (v2.version, "candidate")
+    assert info["model_version"] == v2.version
+    assert info["stage"] == store.stage(store.get(str(v2.model.tag))) != "production"  # the store's word, read now
 
 
 def test_load_from_an_archive_in_model_dir(serving_v1: Server, v2: Trained, model_dir: Path) -> None:

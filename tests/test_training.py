@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import os
 import re
 import subprocess
@@ -108,7 +109,8 @@ def test_model_beats_chance_and_the_oracle_bounds_it(v1: Trained) -> None:
 def test_saved_model_carries_tag_labels_and_metadata(v1: Trained) -> None:
     info = v1.model.info
     assert re.fullmatch(r"xgboost_\d{8}_\d{6}", v1.version)
-    assert info.labels == {"stage": "production", "framework": "xgboost"}
+    assert {k: info.labels[k] for k in ("stage", "framework")} == {"stage": "production", "framework": "xgboost"}
+    assert datetime.fromisoformat(info.labels["promoted_at"]).tzinfo is not None
     assert info.metadata["metrics"] == v1.result.metrics
     assert info.metadata["feature_names"] == v1.result.preprocessor.feature_names
     assert info.metadata["categories"] == list(v1.result.preprocessor.categories)
