@@ -9,7 +9,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test train models promote rollback clean
+.PHONY: install model serve test train models promote rollback build image clean
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ serve: model
 train: install
 	$(PY) train_and_save.py $(ARGS)
 
+# A Bento with the production model pinned by version; an OCI image of it, run and checked (needs root).
+build: model
+	$(PY) -m purchase.packaging
+
+image: model
+	bash deploy/image.sh
+
 # The model registry (python -m purchase.registry --help): list, promote TAG=..., rollback.
 models: install
 	$(PY) -m purchase.registry list
@@ -42,4 +49,5 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .bentoml .pytest_cache
+	rm -rf $(VENV) .bentoml .pytest_cache build
+	[ ! -d .oci ] || (export CONTAINERS_STORAGE_CONF=$(CURDIR)/.oci/storage.conf; buildah rm --all; buildah rmi --all --force; rm -rf .oci)

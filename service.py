@@ -45,6 +45,8 @@ from purchase.schemas import (  # noqa: E402
 from purchase.settings import get_settings  # noqa: E402
 
 settings = get_settings()
+# A built Bento names its model (purchase.packaging); DEFAULT_MODEL in the environment still wins.
+PACKAGED_MODEL: str | None = getattr(bentoml.use_arguments(), "model", None)
 configure_logging(settings)
 logger = logging.getLogger("purchase.service")
 TITLE = "E-Commerce Purchase Prediction API"
@@ -129,7 +131,7 @@ class PurchasePrediction:
         self.worker = bentoml.server_context.worker_index or 1
         self.predictor = Predictor(settings, Fleet.for_this_server(home, self.worker, settings.api_workers))
         try:
-            self.predictor.load_initial()
+            self.predictor.load_initial(settings.default_model or PACKAGED_MODEL)
         except PurchaseError as exc:  # start anyway: /readyz stays 503 and /load-model can fix it
             logger.error("no model loaded at start: %s", exc.detail)
 

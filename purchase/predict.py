@@ -160,9 +160,9 @@ class Predictor:
         logger.debug("loaded %s in %.1f ms", model.tag, (time.perf_counter() - started) * 1000)
         return serving
 
-    def load_initial(self) -> None:
-        """Blocking, at start: DEFAULT_MODEL (else production, else newest), with AB_MODEL and SHADOW_MODEL."""
-        model = store.default_model(self.settings.default_model)
+    def load_initial(self, default_tag: str | None) -> None:
+        """Blocking, at start: `default_tag` (else production, else newest), with AB_MODEL and SHADOW_MODEL."""
+        model = store.default_model(default_tag)
         if model is None:
             raise ModelNotLoaded(f"the model store holds no {store.MODEL_NAME}: serving nothing until /load-model")
         candidate = ModelRef(str(store.get(self.settings.ab_model).tag)) if self.settings.ab_model else None
