@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 
 from purchase import __version__, metrics, store  # noqa: E402
+from purchase.edge import Edge  # noqa: E402
 from purchase.errors import PurchaseError  # noqa: E402
 from purchase.fleet import Fleet, ModelRef  # noqa: E402
 from purchase.logs import configure_logging  # noqa: E402
@@ -159,10 +160,12 @@ class PurchasePrediction:
 
     @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors(400, 500, 503))
     async def predict(self, request: PredictRequest, response: Response) -> PredictResponse:
+        answer = await self.predictor.predict(request)
         response.headers["X-Worker"] = str(self.worker)  # which worker answered: for debugging multi-worker serving
-        return await self.predictor.predict(request)
+        response.headers["X-Model-Version"] = answer.model_version  # for the access log
+        return answer
 
-    @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 404, 500))
+    @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 403, 404, 500))
     async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
         """Serve another version on every worker; answers once all have switched."""
         if request.model_path is not None:
@@ -207,3 +210,6 @@ class PurchasePrediction:
             traffic=TrafficInfo.of(routing.target()),
             versions=metrics.counts_by_version(),
         )
+
+
+PurchasePrediction.add_asgi_middleware(Edge, settings=settings)

@@ -21,6 +21,12 @@ class InvalidModel(PurchaseError):
     status_code = 400
 
 
+class OutsideModelDir(PurchaseError):
+    """A model path that resolves outside MODEL_DIR: refused, whatever is there."""
+
+    status_code = 403
+
+
 class ModelNotFound(PurchaseError):
     status_code = 404
 

@@ -32,7 +32,48 @@ def _counters() -> SimpleNamespace:
         batch_rows=prom.Histogram(
             "purchase_batch_rows", "Rows one model call scored", buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 2000, 5000)
         ),
+        probability=prom.Histogram(
+            "purchase_probability", "Predicted purchase probabilities, by version", ["model_version"], buckets=tuple(i / 10 for i in range(1, 11))
+        ),
+        responses=prom.Counter("purchase_http_responses", "Responses, by route and status code", ["path", "status"]),
+        loads=prom.Counter("purchase_model_loads", "Model loads in a worker, by outcome", ["outcome"]),
+        serving=prom.Gauge(
+            "purchase_model_serving", "1 for each version a worker serves, by role", ["model_version", "role"], multiprocess_mode="livemax"
+        ),
     )
+
+
+# Routes keep their own label; anything else (scanners, typos) shares one, so the label set stays small.
+KNOWN_PATHS = frozenset({"/", "/health", "/predict", "/load-model", "/model-info", "/traffic", "/livez", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"})
+
+
+def record_response(path: str, status: int) -> None:
+    _counters().responses.labels(path if path in KNOWN_PATHS else "other", str(status)).inc()
+
+
+def record_probabilities(version: str, probabilities: np.ndarray) -> None:
+    """Observe a whole batch at once. prometheus_client has no bulk observe, and 1000 single ones cost
+    milliseconds in multiprocess mode, so this adds to the histogram's bucket and sum values directly."""
+    child = _counters().probability.labels(version)
+    bucket = np.searchsorted(np.asarray(child._upper_bounds), probabilities, side="left")
+    for i, count in enumerate(np.bincount(bucket, minlength=len(child._upper_bounds))):
+        if count:
+            child._buckets[i].inc(int(count))
+    child._sum.inc(float(probabilities.sum()))
+
+
+def record_load(ok: bool) -> None:
+    _counters().loads.labels("success" if ok else "failure").inc()
+
+
+def record_serving(before: dict[str, str], after: dict[str, str]) -> None:
+    """Versions by role ({version: role}) before and after a change in this worker."""
+    gauge = _counters().serving
+    for version, role in before.items():
+        if after.get(version) != role:
+            gauge.labels(version, role).set(0)
+    for version, role in after.items():
+        gauge.labels(version, role).set(1)
 
 
 def record_batch(requests: int, rows: int) -> None:
@@ -41,12 +82,16 @@ def record_batch(requests: int, rows: int) -> None:
     counters.batch_rows.observe(rows)
 
 
-def record_scored(version: str, role: str, classes: np.ndarray) -> None:
+def record_scored(version: str, role: str, probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Count a scored request and its rows; returns the predicted classes."""
     counters = _counters()
+    classes = probabilities >= threshold
     counters.requests.labels(version, role).inc()
     positives = int(classes.sum())
     counters.predictions.labels(version, "1").inc(positives)
     counters.predictions.labels(version, "0").inc(len(classes) - positives)
+    record_probabilities(version, probabilities)
+    return classes
 
 
 def record_shadow(version: str, agreed: int, total: int) -> None:

@@ -116,6 +116,11 @@ class Routing:
     def models(self) -> dict[str, ServingModel]:
         return {m.tag: m for m in (self.primary, self.candidate, self.shadow) if m is not None}
 
+    def roles(self) -> dict[str, str]:
+        """{version: role}, for the serving gauge."""
+        pairs = (("shadow", self.shadow), ("candidate", self.candidate), ("primary", self.primary))
+        return {m.version: role for role, m in pairs if m is not None}
+
     def target(self) -> Target:
         def ref(m: ServingModel | None) -> ModelRef | None:
             return ModelRef(m.tag, m.source_path) if m else None
@@ -169,6 +174,8 @@ class Predictor:
         shadow = ModelRef(str(store.get(self.settings.shadow_model).tag)) if self.settings.shadow_model else None
         share = self.settings.ab_share if candidate else 0.0
         self.routing = self.build_routing(Target(ModelRef(str(model.tag)), candidate, share, shadow))
+        metrics.record_load(ok=True)
+        metrics.record_serving({}, self.routing.roles())
         logger.info("serving %s", self.routing.primary.tag)
 
     def build_routing(self, target: Target) -> Routing:
@@ -190,8 +197,14 @@ class Predictor:
     async def apply(self, target: Target) -> Routing:
         """Serve `target` in this worker; on any error the current routing stays."""
         async with self._load_lock:
-            routing = await anyio.to_thread.run_sync(self.build_routing, target)
+            try:
+                routing = await anyio.to_thread.run_sync(self.build_routing, target)
+            except Exception:
+                metrics.record_load(ok=False)
+                raise
+            metrics.record_load(ok=True)
             previous, self.routing = self.routing, routing
+            metrics.record_serving(previous.roles() if previous else {}, routing.roles())
         kept = routing.models()
         for old in (previous.models() if previous else {}).values():
             if old.tag not in kept:
@@ -288,7 +301,7 @@ class Predictor:
         versions: list[str | None] = [None] * len(rows)
         if routing.candidate is None:
             probabilities = await routing.primary.score(columns)
-            metrics.record_scored(routing.primary.version, "primary", probabilities >= threshold)
+            metrics.record_scored(routing.primary.version, "primary", probabilities, threshold)
         else:
             probabilities, versions = await self._split(routing, rows, columns, threshold)
         if routing.shadow is not None:
@@ -325,16 +338,16 @@ class Predictor:
             probabilities[idx] = p
             for i in idx:
                 versions[i] = model.version
-            metrics.record_scored(model.version, role, p >= threshold)
+            metrics.record_scored(model.version, role, p, threshold)
         return probabilities, versions
 
     async def _shadow(self, shadow: ServingModel, columns: dict[str, list[object]], answered: np.ndarray, threshold: float) -> None:
         """Score the same rows with the shadow version; record agreement, never touch the response."""
         try:
-            classes = await shadow.score(columns) >= threshold
+            probabilities = await shadow.score(columns)
         except PurchaseError:
             return  # a shadow's failure or overload is its own business
-        metrics.record_scored(shadow.version, "shadow", classes)
+        classes = metrics.record_scored(shadow.version, "shadow", probabilities, threshold)
         metrics.record_shadow(shadow.version, int((classes == answered).sum()), len(classes))
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:

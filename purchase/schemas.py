@@ -14,6 +14,9 @@ from .settings import get_settings
 MAX_ID_LENGTH = 128
 MAX_CATEGORY_LENGTH = 128
 MAX_PATH_LENGTH = 1024
+# BentoML's tag rules: name[:version], each 1-63 of [a-z0-9._-], starting and ending alphanumeric.
+_TAG_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
+TAG_PATTERN = rf"^{_TAG_PART}(?::{_TAG_PART})?$"
 # Far above any real value, and inside float32, so every accepted number reaches the model unchanged.
 MAX_COUNT = 10**9
 MAX_AMOUNT = 1e9
@@ -97,10 +100,19 @@ class PredictResponse(BaseModel):
 
 
 class LoadModelRequest(_Strict):
-    model_config = ConfigDict(protected_namespaces=())
+    # "Exactly one of the two" in the document too, so clients and generated tests know it.
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "oneOf": [
+                {"required": [given], "properties": {given: {"type": "string"}, other: {"type": "null"}}}
+                for given, other in (("model_tag", "model_path"), ("model_path", "model_tag"))
+            ]
+        },
+    )
 
-    model_tag: str | None = Field(None, examples=["purchase_model:xgboost_20240101_120000"])
-    model_path: str | None = Field(None, max_length=MAX_PATH_LENGTH, examples=["models/purchase_model-xgboost_20240101_120000.bentomodel"])
+    model_tag: str | None = Field(None, pattern=TAG_PATTERN, examples=["purchase_model:xgboost_20240101_120000"])
+    model_path: str | None = Field(None, min_length=1, max_length=MAX_PATH_LENGTH, pattern=r"\.bentomodel$", examples=["models/purchase_model-xgboost_20240101_120000.bentomodel"])
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LoadModelRequest:
@@ -121,9 +133,11 @@ class LoadModelResponse(BaseModel):
 
 
 class TrafficRequest(_Strict):
-    candidate: str | None = Field(None, description="tag of the A/B candidate; null ends the test", examples=["purchase_model:xgboost_20240101_120000"])
+    candidate: str | None = Field(
+        None, pattern=TAG_PATTERN, description="tag of the A/B candidate; null ends the test", examples=["purchase_model:xgboost_20240101_120000"]
+    )
     candidate_share: float = Field(0.0, ge=0, le=1, description="share of users (by a stable hash of user_id) sent to the candidate")
-    shadow: str | None = Field(None, description="tag of a version that scores every row without affecting answers")
+    shadow: str | None = Field(None, pattern=TAG_PATTERN, description="tag of a version that scores every row without affecting answers")
 
 
 class TrafficInfo(BaseModel):

@@ -6,8 +6,12 @@ import functools
 import os
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Keys = Annotated[list[str], NoDecode]  # comma-separated in the environment
 
 
 class Settings(BaseSettings):
@@ -30,6 +34,20 @@ class Settings(BaseSettings):
     ab_model: str | None = None
     ab_share: float = Field(0.0, ge=0.0, le=1.0)
     shadow_model: str | None = None
+    # Security: API keys (comma-separated, and/or a file of one key per line, re-read when it changes).
+    api_keys: Keys = []
+    api_keys_file: Path | None = None
+    admin_api_keys: Keys = []
+    admin_api_keys_file: Path | None = None
+    metrics_require_key: bool = False
+    rate_limit: str | None = Field(None, pattern=r"^\d+/(second|minute|hour)$")  # per API key, else per client
+    # About 2.3 times a 1000-item request with every feature given.
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+
+    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value
 
     @property
     def xgb_threads(self) -> int:

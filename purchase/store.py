@@ -11,7 +11,7 @@ import bentoml
 import xgboost as xgb
 from bentoml.exceptions import BentoMLException, NotFound
 
-from .errors import InvalidInput, InvalidModel, ModelNotFound
+from .errors import InvalidInput, InvalidModel, ModelNotFound, OutsideModelDir
 from .features import Preprocessor
 
 MODEL_NAME = "purchase_model"
@@ -48,12 +48,20 @@ def save(booster: xgb.Booster, preprocessor: Preprocessor, metadata: dict[str, A
 
 
 def get(tag: str) -> bentoml.Model:
+    """Exactly this version (or `latest`): BentoML alone would also take a unique prefix of one."""
     if ":" not in tag:
         tag = f"{MODEL_NAME}:{tag}"
     try:
-        return bentoml.models.get(tag)
-    except (NotFound, ValueError) as exc:
+        wanted = bentoml.Tag.from_taglike(tag)
+    except (ValueError, BentoMLException) as exc:
+        raise InvalidInput(f"Not a valid model tag: {tag}") from exc
+    try:
+        model = bentoml.models.get(wanted)
+    except BentoMLException as exc:  # NotFound, or a prefix of several versions
         raise ModelNotFound(f"Model not found: {tag}") from exc
+    if model.tag != wanted:
+        raise ModelNotFound(f"Model not found: {tag}")
+    return model
 
 
 def versions() -> list[bentoml.Model]:
@@ -142,11 +150,11 @@ def archive_path(model_dir: Path, model_path: str) -> Path:
         requested = root / requested
     try:
         resolved = requested.resolve()
-    except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops
-        raise InvalidInput("model_path: not a usable file path") from exc
+    except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops: no such file can exist
+        raise ModelNotFound("Model file not found: not a usable file path") from exc
     if not resolved.is_relative_to(root):
-        raise InvalidInput("model_path: must point inside MODEL_DIR")
-    if resolved.suffix != ".bentomodel":
+        raise OutsideModelDir("model_path: must point inside MODEL_DIR")
+    if not resolved.name.endswith(".bentomodel"):
         raise InvalidInput("model_path: must be a .bentomodel archive exported from the model store")
     return resolved
 
@@ -156,7 +164,7 @@ def import_archive(path: Path) -> bentoml.Model:
     try:
         found = path.is_file()
     except OSError as exc:  # a name the file system refuses
-        raise InvalidInput("model_path: not a usable file path") from exc
+        raise ModelNotFound("Model file not found: not a usable file path") from exc
     if not found:
         raise ModelNotFound(f"Model file not found: {path.name}")
     try:

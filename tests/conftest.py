@@ -91,8 +91,16 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, v2: Trained) -> Path:
 
 
 def start(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str], ready_path: str, flags: bool = True) -> Server:
-    log = tmp_path_factory.mktemp(name) / "server.log"
-    return Server(env, log, flags).wait(ready_path)
+    """Each server gets a BENTOML_HOME of its own that shares the tests' models: BentoML empties
+    $BENTOML_HOME/prometheus_multiproc_dir when a server starts, which would blank the metrics of the
+    servers already running on the same home."""
+    folder = tmp_path_factory.mktemp(name)
+    if "BENTOML_HOME" not in env:
+        home = folder / "home"
+        home.mkdir()
+        (home / "models").symlink_to(Path(os.environ["BENTOML_HOME"]) / "models", target_is_directory=True)
+        env = {**env, "BENTOML_HOME": str(home)}
+    return Server(env, folder / "server.log", flags).wait(ready_path)
 
 
 @pytest.fixture(scope="session")
@@ -139,5 +147,29 @@ def fleet_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trai
     """Two workers that follow registry promotions, serving v1 at start."""
     env = {"MODEL_DIR": str(model_dir), "API_WORKERS": "2", "FOLLOW_PRODUCTION": "true", "DEFAULT_MODEL": str(v1.model.tag)}
     srv = start(tmp_path_factory, "fleet", env, "/readyz")
+    yield srv
+    srv.stop()
+
+
+KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other")}
+ADMIN_KEY = "admin-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def secured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_dir: Path) -> Iterator[Server]:
+    """API keys (one per test, so their rate limits stay apart), an admin key in a file, a rate limit."""
+    folder = tmp_path_factory.mktemp("secured")
+    admin_file = folder / "admin-keys"
+    admin_file.write_text(f"# one key a line\n{ADMIN_KEY}\n")
+    env = {
+        "MODEL_DIR": str(model_dir),
+        "DEFAULT_MODEL": str(v1.model.tag),
+        "API_KEYS": ",".join(KEYS.values()),
+        "ADMIN_API_KEYS_FILE": str(admin_file),
+        "METRICS_REQUIRE_KEY": "true",
+        "RATE_LIMIT": "20/second",
+        "LOG_FILE": str(folder / "logs" / "api.log"),
+    }
+    srv = start(tmp_path_factory, "secured", env, "/readyz")
     yield srv
     srv.stop()

@@ -11,7 +11,7 @@ import pytest
 import xgboost as xgb
 
 from purchase import store
-from purchase.errors import InvalidInput, PredictionFailed
+from purchase.errors import InvalidInput, OutsideModelDir, PredictionFailed
 from purchase.predict import Predictor, confidence
 from purchase.settings import Settings
 
@@ -56,7 +56,12 @@ def test_archive_paths_resolve_inside_model_dir(tmp_path: Path, requested: str, 
     assert store.archive_path(root, requested) == root.resolve() / expected
 
 
-@pytest.mark.parametrize("requested", ["../a.bentomodel", "/etc/passwd", "models/../../a.bentomodel", "a.pkl"])
-def test_archive_paths_outside_model_dir_or_of_another_kind_are_refused(tmp_path: Path, requested: str) -> None:
-    with pytest.raises(InvalidInput):
+@pytest.mark.parametrize("requested", ["../a.bentomodel", "/etc/a.bentomodel", "models/../../a.bentomodel"])
+def test_archive_paths_outside_model_dir_are_refused(tmp_path: Path, requested: str) -> None:
+    with pytest.raises(OutsideModelDir):
         store.archive_path(tmp_path / "models", requested)
+
+
+def test_archive_paths_must_name_an_exported_archive(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        store.archive_path(tmp_path / "models", "a.pkl")

@@ -63,6 +63,6 @@ def test_batch_size_and_threshold_limits() -> None:
 
 def test_load_model_takes_exactly_one_source() -> None:
     assert LoadModelRequest(model_tag="purchase_model:x").model_path is None
-    for body in ({}, {"model_tag": "a", "model_path": "b"}):
+    for body in ({}, {"model_tag": "a", "model_path": "b.bentomodel"}):
         with pytest.raises(ValidationError, match="exactly one"):
             LoadModelRequest.model_validate(body)

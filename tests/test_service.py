@@ -369,10 +369,12 @@ def test_swaps_under_load_never_mix_versions(serving_v1: Server, v1: Trained, v2
         ({"model_tag": "no_such_model:v1"}, 404, "not found"),
         ({"model_path": "missing.bentomodel"}, 404, "not found"),
         ({"model_path": "corrupt.bentomodel"}, 400, "valid model archive"),
-        ({"model_path": "../outside/x.bentomodel"}, 400, "inside MODEL_DIR"),
-        ({"model_path": "/etc/passwd"}, 400, "inside MODEL_DIR"),
-        ({"model_path": "models/xgboost_20240101_120000.pkl"}, 400, ""),
-        ({"model_tag": "a", "model_path": "b"}, 400, "exactly one"),
+        ({"model_path": "../outside/x.bentomodel"}, 403, "inside MODEL_DIR"),
+        ({"model_path": "/etc/x.bentomodel"}, 403, "inside MODEL_DIR"),
+        ({"model_path": "/etc/passwd"}, 400, "model_path"),
+        ({"model_path": "models/xgboost_20240101_120000.pkl"}, 400, "model_path"),
+        ({"model_tag": "not a tag!"}, 400, "model_tag"),
+        ({"model_tag": "a", "model_path": "b.bentomodel"}, 400, "exactly one"),
         ({}, 400, "exactly one"),
     ],
 )
@@ -385,7 +387,7 @@ def test_failed_loads_change_nothing(server: Server, v1: Trained, body: dict, st
 def test_a_real_archive_outside_model_dir_is_refused(server: Server, model_dir: Path, v2: Trained) -> None:
     outside = model_dir.parent / "outside" / f"{v2.model.tag.name}-{v2.version}.bentomodel"
     assert outside.is_file()
-    assert_error(post(server, "/load-model", {"model_path": str(outside)}), 400, "inside MODEL_DIR")
+    assert_error(post(server, "/load-model", {"model_path": str(outside)}), 403, "inside MODEL_DIR")
 
 
 # --- no model loaded --------------------------------------------------------------------------

@@ -62,4 +62,4 @@ def test_the_running_service_follows_its_settings(configured_server: Server, v1:
 def test_log_file_receives_the_service_log_at_its_level(configured_server: Server, v2: Trained) -> None:
     text = Path(configured_server.env["LOG_FILE"]).read_text()
     assert f"serving {v2.model.tag}" in text
-    assert " DEBUG purchase.predict " in text  # LOG_LEVEL=DEBUG lets the load timings through
+    assert '"level": "DEBUG", "logger": "purchase.predict"' in text  # LOG_LEVEL=DEBUG lets the load timings through

@@ -1,0 +1,182 @@
+"""API keys, rate limits, body limits, request ids, access logs and metrics: unit tests of the rules,
+and the same rules against a real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from purchase.security import Access, KeyRing, RateLimiter, access_for, authorize, parse_rate, presented_key
+
+from .conftest import ADMIN_KEY, KEYS, Trained
+from .server import Server
+from .spec_examples import SPEC_CURL
+
+# --- the rules, in-process ----------------------------------------------------------------------
+
+
+def test_routes_map_to_access_levels() -> None:
+    assert access_for("GET", "/health") is Access.PUBLIC
+    assert access_for("GET", "/static-offline-docs/redoc.standalone.js") is Access.PUBLIC
+    assert access_for("OPTIONS", "/predict") is Access.PUBLIC  # CORS preflight carries no key
+    assert access_for("POST", "/predict") is Access.PREDICT
+    assert access_for("GET", "/model-info") is Access.PREDICT
+    assert access_for("GET", "/traffic") is Access.PREDICT
+    assert access_for("POST", "/traffic") is Access.ADMIN
+    assert access_for("POST", "/load-model") is Access.ADMIN
+    assert access_for("GET", "/metrics") is Access.METRICS
+
+
+def test_keys_from_headers() -> None:
+    assert presented_key({"x-api-key": "a"}) == "a"
+    assert presented_key({"authorization": "Bearer b "}) == "b"
+    assert presented_key({"authorization": "Basic c"}) is None
+    assert presented_key({"authorization": "Bearer "}) is None
+
+
+def test_authorization_rules() -> None:
+    api, admin, none = KeyRing(["p"]), KeyRing(["a"]), KeyRing([])
+    assert authorize(Access.PREDICT, None, "10.0.0.1", api, admin, False).status == 401
+    assert authorize(Access.PREDICT, "x", "10.0.0.1", api, admin, False).status == 403
+    assert authorize(Access.PREDICT, "p", "10.0.0.1", api, admin, False) is None
+    assert authorize(Access.PREDICT, "a", "10.0.0.1", api, admin, False) is None  # admin keys open everything
+    assert authorize(Access.ADMIN, "p", "10.0.0.1", api, admin, False).status == 403
+    assert authorize(Access.PREDICT, None, "10.0.0.1", none, none, False) is None  # no keys set: open
+    # No admin key set: admin routes answer to loopback clients only.
+    assert authorize(Access.ADMIN, None, "127.0.0.1", api, none, False) is None
+    assert authorize(Access.ADMIN, None, "::1", api, none, False) is None
+    assert authorize(Access.ADMIN, "p", "10.0.0.1", api, none, False).status == 403
+    assert authorize(Access.METRICS, None, "10.0.0.1", api, admin, False) is None
+    assert authorize(Access.METRICS, None, "10.0.0.1", api, admin, True).status == 401
+    denied = authorize(Access.PREDICT, None, "10.0.0.1", api, admin, False)
+    assert denied.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_key_files_are_reread_when_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("purchase.security.RELOAD_CHECK_S", 0.0)
+    keys = tmp_path / "keys"
+    keys.write_text("old\n")
+    ring = KeyRing([], keys)
+    assert ring.accepts("old") and not ring.accepts("new")
+    time.sleep(0.01)
+    keys.write_text("# rotated\nnew\n")
+    assert ring.accepts("new") and not ring.accepts("old")
+    keys.unlink()
+    assert not ring.enabled  # an unreadable file grants nothing
+
+
+def test_token_bucket() -> None:
+    assert parse_rate("100/second") == (100.0, 100.0) and parse_rate("60/minute") == (60.0, 1.0)
+    limiter = RateLimiter(capacity=3, per_second=1.0)
+    assert [limiter.retry_after("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert 0.5 < limiter.retry_after("a") <= 1.0
+    assert limiter.retry_after("b") == 0.0  # callers have their own buckets
+
+
+# --- against a running server ---------------------------------------------------------------------
+
+
+def call(server: Server, method: str, path: str, key: str | None = None, bearer: bool = False, **kwargs: object) -> requests.Response:
+    headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[arg-type]
+    if key is not None:
+        headers["Authorization" if bearer else "X-API-Key"] = f"Bearer {key}" if bearer else key
+    return requests.request(method, server.url + path, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+def test_prediction_routes_need_a_key(secured_server: Server) -> None:
+    missing = call(secured_server, "POST", "/predict", json=SPEC_CURL)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "API key" in missing.json()["detail"]
+    wrong = call(secured_server, "POST", "/predict", "not-a-key", json=SPEC_CURL)
+    assert wrong.status_code == 403 and "WWW-Authenticate" in wrong.headers
+    assert call(secured_server, "POST", "/predict", KEYS["auth"], json=SPEC_CURL).status_code == 200
+    assert call(secured_server, "POST", "/predict", KEYS["auth"], bearer=True, json=SPEC_CURL).status_code == 200
+    assert call(secured_server, "GET", "/model-info").status_code == 401
+    assert call(secured_server, "GET", "/model-info", KEYS["auth"]).status_code == 200
+
+
+def test_probes_and_docs_stay_open_and_metrics_follow_the_setting(secured_server: Server) -> None:
+    for path in ("/health", "/livez", "/readyz", "/", "/docs", "/redoc", "/openapi.json"):
+        assert call(secured_server, "GET", path).status_code == 200, path
+    assert call(secured_server, "GET", "/metrics").status_code == 401  # METRICS_REQUIRE_KEY=true
+    assert call(secured_server, "GET", "/metrics", KEYS["auth"]).status_code == 200
+
+
+def test_admin_routes_need_the_admin_key(secured_server: Server, v1: Trained) -> None:
+    body = {"model_tag": str(v1.model.tag)}
+    assert call(secured_server, "POST", "/load-model", json=body).status_code == 401
+    assert call(secured_server, "POST", "/load-model", KEYS["auth"], json=body).status_code == 403
+    assert call(secured_server, "POST", "/traffic", KEYS["auth"], json={}).status_code == 403
+    assert call(secured_server, "POST", "/load-model", ADMIN_KEY, json=body).status_code == 200
+    assert call(secured_server, "POST", "/traffic", ADMIN_KEY, json={}).status_code == 200
+
+
+def test_rate_limit_per_key_with_retry_after(secured_server: Server) -> None:
+    statuses = [call(secured_server, "POST", "/predict", KEYS["rate"], json=SPEC_CURL) for _ in range(40)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and int(limited[0].headers["Retry-After"]) >= 1
+    assert {r.status_code for r in statuses} == {200, 429}
+    assert call(secured_server, "POST", "/predict", KEYS["other"], json=SPEC_CURL).status_code == 200  # own bucket
+
+
+def test_oversized_bodies_are_413(secured_server: Server) -> None:
+    big = json.dumps({"features": [SPEC_CURL["features"][0]] * 20_000}).encode()  # about 3 MB
+    assert len(big) > 2_000_000
+    declared = call(secured_server, "POST", "/predict", KEYS["auth"], data=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and "larger than" in declared.json()["detail"]
+    chunked = call(
+        secured_server, "POST", "/predict", KEYS["auth"], data=(big[i : i + 65536] for i in range(0, len(big), 65536)),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert chunked.status_code == 413
+    assert call(secured_server, "POST", "/predict", KEYS["auth"], json=SPEC_CURL).status_code == 200
+
+
+def test_request_ids_are_echoed_or_made(secured_server: Server) -> None:
+    given = call(secured_server, "GET", "/health", headers={"X-Request-ID": "trace-42.a"})
+    assert given.headers["X-Request-ID"] == "trace-42.a"
+    made = call(secured_server, "GET", "/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    unsafe = call(secured_server, "GET", "/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["X-Request-ID"])
+
+
+def test_one_json_access_line_per_request_without_secrets_or_features(secured_server: Server, v1: Trained) -> None:
+    body = {"features": [{**SPEC_CURL["features"][0], "user_id": "private-user-7781"}]}
+    response = call(secured_server, "POST", "/predict", KEYS["log"], json=body, headers={"X-Request-ID": "log-test-1"})
+    assert response.status_code == 200
+    call(secured_server, "POST", "/predict", "wrong-key-for-the-log", json=body)
+    log_file = Path(secured_server.env["LOG_FILE"])
+    deadline = time.monotonic() + 5
+    while "log-test-1" not in log_file.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    (entry,) = [e for e in lines if e.get("request_id") == "log-test-1"]
+    assert entry["logger"] == "purchase.access"
+    assert (entry["method"], entry["path"], entry["status"], entry["model_version"]) == ("POST", "/predict", 200, v1.version)
+    assert entry["latency_ms"] > 0
+    everything = log_file.read_text() + secured_server.log()
+    for secret in (*KEYS.values(), ADMIN_KEY, "wrong-key-for-the-log", "private-user-7781"):
+        assert secret not in everything
+
+
+def test_metrics_cover_versions_classes_probabilities_batches_loads_and_statuses(secured_server: Server, v1: Trained) -> None:
+    call(secured_server, "POST", "/predict", KEYS["auth"], json=SPEC_CURL)
+    call(secured_server, "POST", "/predict", json=SPEC_CURL)  # a 401
+    text = call(secured_server, "GET", "/metrics", KEYS["auth"]).text
+    for expected in (
+        f'purchase_predictions_total{{model_version="{v1.version}",predicted_class=',
+        f'purchase_probability_bucket{{le="0.5",model_version="{v1.version}"}}',
+        "purchase_batch_rows_bucket",
+        'purchase_model_loads_total{outcome="success"}',
+        f'purchase_model_serving{{model_version="{v1.version}",role="primary"}} 1.0',
+        'purchase_http_responses_total{path="/predict",status="401"}',
+        'purchase_http_responses_total{path="/predict",status="200"}',
+        "bentoml_service_request_duration_seconds_bucket",
+    ):
+        assert expected in text, expected
