@@ -173,3 +173,12 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_
     srv = start(tmp_path_factory, "secured", env, "/readyz")
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_dir: Path) -> Iterator[Server]:
+    """Two workers, and a log file every write to fails (/dev/full: 'no space left on device')."""
+    env = {"MODEL_DIR": str(model_dir), "API_WORKERS": "2", "DEFAULT_MODEL": str(v1.model.tag), "LOG_FILE": "/dev/full"}
+    srv = start(tmp_path_factory, "faults", env, "/readyz")
+    yield srv
+    srv.stop()

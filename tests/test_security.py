@@ -180,3 +180,22 @@ def test_metrics_cover_versions_classes_probabilities_batches_loads_and_statuses
         "bentoml_service_request_duration_seconds_bucket",
     ):
         assert expected in text, expected
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_service_exports(server: Server) -> None:
+    requests.post(server.url + "/predict", json=SPEC_CURL, timeout=10)
+    exported = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)", requests.get(server.url + "/metrics", timeout=10).text, re.M))
+    exported |= {f"{name}{suffix}" for name in metric_families() for suffix in ("", "_total", "_bucket")}
+    dashboard = json.loads((Path(__file__).parent.parent / "deploy" / "grafana" / "purchase-prediction.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        names = set(re.findall(r"\b((?:bentoml|purchase)_[a-z_]+)\b", expr))
+        assert names and names <= exported, (expr, names - exported)
+
+
+def metric_families() -> set[str]:
+    """Every metric family the service declares (some appear at /metrics only once used)."""
+    from purchase import metrics
+
+    return {collector._name for collector in vars(metrics._counters()).values()}

@@ -1,0 +1,84 @@
+"""Faults: a killed worker, a corrupted archive, clients that vanish, a log file that cannot be written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from purchase.logs import configure_logging
+from purchase.settings import Settings
+
+from .conftest import Trained
+from .server import Server
+from .spec_examples import SPEC_CURL
+
+
+def predict_versions(server: Server, n: int = 30) -> Counter[str]:
+    def one(_: int) -> str:
+        response = requests.post(server.url + "/predict", json=SPEC_CURL, timeout=30)
+        return response.json()["model_version"] if response.status_code == 200 else f"status {response.status_code}"
+
+    with ThreadPoolExecutor(6) as pool:
+        return Counter(pool.map(one, range(n)))
+
+
+def worker_pids(server: Server) -> list[int]:
+    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(server.process.pid)], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "_bentoml_impl.worker.service" in line]
+
+
+def test_a_killed_worker_comes_back_and_rejoins_the_fleet(fault_server: Server, v1: Trained, v2: Trained) -> None:
+    assert requests.post(fault_server.url + "/load-model", json={"model_tag": str(v2.model.tag)}, timeout=60).json()["workers_switched"] == 2
+    victim, survivor = worker_pids(fault_server)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        pids = worker_pids(fault_server)
+        if len(pids) == 2 and victim not in pids and predict_versions(fault_server, 20) == {v2.version: 20}:
+            break  # the new worker serves the fleet's version (v2), not its start-up default (v1)
+        assert time.monotonic() < deadline, f"workers {pids} did not recover within 30 s"
+        time.sleep(0.5)
+    assert survivor in pids
+    requests.post(fault_server.url + "/load-model", json={"model_tag": str(v1.model.tag)}, timeout=60)
+
+
+def test_an_archive_corrupted_on_disk_is_refused(fault_server: Server, v1: Trained, v2: Trained, model_dir: Path) -> None:
+    original = model_dir / f"{v2.model.tag.name}-{v2.version}.bentomodel"
+    damaged = model_dir / "damaged.bentomodel"
+    shutil.copy(original, damaged)
+    with damaged.open("r+b") as handle:
+        handle.truncate(original.stat().st_size // 2)
+    response = requests.post(fault_server.url + "/load-model", json={"model_path": damaged.name}, timeout=60)
+    assert response.status_code == 400 and "valid model archive" in response.json()["detail"]
+    assert predict_versions(fault_server) == {v1.version: 30}
+
+
+def test_clients_that_vanish_mid_request_do_not_break_the_next_ones(fault_server: Server, v1: Trained) -> None:
+    big = ('{"features": [' + ",".join(['{"user_id": "u", "item_id": "i", "item_price": 5, "item_base_price": 9, '
+                                        '"item_discount_pct": 10, "item_category": "books"}'] * 1000) + "]}").encode()  # fmt: skip
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(big)}\r\n\r\n".encode()
+    for sent in (head + big[: len(big) // 2], head + big):  # half a body; a whole one, answer never read
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", fault_server.port)) as conn:
+                conn.sendall(sent)
+    assert predict_versions(fault_server) == {v1.version: 30}
+    assert requests.get(fault_server.url + "/health", timeout=10).json()["status"] == "healthy"
+
+
+def test_a_log_file_that_cannot_be_written_does_not_stop_predictions(fault_server: Server, v1: Trained) -> None:
+    assert fault_server.env["LOG_FILE"] == "/dev/full"  # every write fails with ENOSPC
+    assert predict_versions(fault_server) == {v1.version: 30}
+
+
+def test_a_log_file_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    configure_logging(Settings(log_file=tmp_path / "a-file" / "api.log"))  # its folder is a file: no exception
