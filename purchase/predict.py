@@ -257,24 +257,31 @@ class Predictor:
 
         return await self.change(edit)
 
-    async def follow(self) -> None:
-        """Every worker, forever: serve what the fleet publishes; with FOLLOW_PRODUCTION, what is promoted."""
+    async def _follow_fleet(self) -> None:
+        """Every worker, forever: serve what the fleet publishes. Never waits for the lock, so a worker
+        busy publishing (or waiting to) still acknowledges the others' changes."""
         assert self.fleet is not None
-        last_production, next_store_check = None, 0.0
         while True:
             await asyncio.sleep(POLL_S)
             try:
                 if self.fleet.changed():
                     await self._catch_up(self.fleet.read())
-                if self.settings.follow_production and time.monotonic() >= next_store_check:
-                    next_store_check = time.monotonic() + PRODUCTION_POLL_S
-                    production = await anyio.to_thread.run_sync(store.production_tag)
-                    if production != last_production and production is not None:
-                        last_production = production
-                        if self.current is None or self.current.tag != production:
-                            await self.load(ModelRef(production))
             except Exception:  # the loop must outlive any one failure
                 logger.exception("following the fleet failed; retrying")
+
+    async def _follow_production(self) -> None:
+        """One worker per server (FOLLOW_PRODUCTION): publish each newly promoted version to the fleet."""
+        last_production = None
+        while True:
+            await asyncio.sleep(PRODUCTION_POLL_S)
+            try:
+                production = await anyio.to_thread.run_sync(store.production_tag)
+                if production is not None and production != last_production:
+                    last_production = production
+                    if self.current is None or self.current.tag != production:
+                        await self.load(ModelRef(production))
+            except Exception:
+                logger.exception("following the production version failed; retrying")
 
     async def _catch_up(self, target: Target | None) -> None:
         if target is None or (self.routing and target.generation <= self.routing.generation):
@@ -357,4 +364,8 @@ class Predictor:
         task.add_done_callback(self._background.discard)
 
     def start_following(self) -> None:
-        self._spawn(self.follow())
+        if self.fleet is None:
+            return
+        self._spawn(self._follow_fleet())
+        if self.settings.follow_production and self.fleet.worker == 1:
+            self._spawn(self._follow_production())
