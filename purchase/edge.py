@@ -36,7 +36,8 @@ class Edge:
         if settings.rate_limit:
             capacity, per_second = parse_rate(settings.rate_limit)
             # Each worker limits on its own; splitting the rate keeps the server's total near RATE_LIMIT.
-            self.limiter = RateLimiter(capacity / settings.api_workers, per_second / settings.api_workers)
+            # A burst of at least one request, or a low limit over many workers would refuse everything.
+            self.limiter = RateLimiter(max(1.0, capacity / settings.api_workers), per_second / settings.api_workers)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,13 +89,15 @@ class Edge:
         access = access_for(method, path)
         key = presented_key(headers)
         denied = authorize(access, key, client_host, self.api_keys, self.admin_keys, self.settings.metrics_require_key)
-        if denied is not None:
-            return denied.status, denied.detail, denied.headers
         if self.limiter is not None and access in (Access.PREDICT, Access.ADMIN):
-            caller = digest(key).hex() if key else f"client:{client_host}"
-            wait = self.limiter.retry_after(caller)
+            # A bucket per accepted key; everything else (no key, a wrong or made-up one) counts against
+            # the client's address, so neither fresh random keys nor key guessing escapes the limit.
+            accepted = key is not None and denied is None and (self.api_keys.enabled or self.admin_keys.enabled)
+            wait = self.limiter.retry_after(digest(key).hex() if accepted else f"client:{client_host}")
             if wait > 0:
                 return 429, "Rate limit exceeded: retry later", {"Retry-After": str(max(1, round(wait + 0.5)))}
+        if denied is not None:
+            return denied.status, denied.detail, denied.headers
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
             return 413, f"Request body larger than {self.settings.max_body_bytes} bytes", {}

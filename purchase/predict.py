@@ -14,9 +14,9 @@ import anyio
 import bentoml
 import numpy as np
 import xgboost as xgb
-from bentoml._internal.marshal.dispatcher import CorkDispatcher
 
 from . import metrics, store
+from .batching import Batcher
 from .errors import InvalidInput, ModelNotLoaded, Overloaded, PredictionFailed, PurchaseError
 from .features import CATEGORY_FEATURE, NUMERIC_FEATURES, Preprocessor
 from .fleet import POLL_S, Fleet, ModelRef, Target
@@ -60,20 +60,12 @@ class ServingModel:
     loaded_at: datetime
     source_path: str | None
     max_batch_rows: int
-    max_latency_ms: int
+    max_queued_rows: int
 
     def __post_init__(self) -> None:
         self.version = self.model.tag.version
         self.tag = str(self.model.tag)
-        self._in_flight = 0
-        self._dispatcher: CorkDispatcher[np.ndarray, np.ndarray | None] = CorkDispatcher(
-            self.max_latency_ms,
-            self.max_batch_rows,
-            fallback=lambda: None,  # what a request cancelled for overload receives
-            get_batch_size=len,
-            batch_dim=(0, 0),
-        )
-        self._batched_score = self._dispatcher(self._score_batch)
+        self._batcher = Batcher(self._score_batch, self.max_batch_rows, self.max_queued_rows)
 
     def _score_batch(self, matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Rows of concurrent requests scored in one model call (run in a worker thread)."""
@@ -84,23 +76,19 @@ class ServingModel:
 
     async def score(self, columns: dict[str, list[object]]) -> np.ndarray:
         matrix = self.preprocessor.transform(columns)
-        self._in_flight += 1
         try:
-            probabilities = await self._batched_score(matrix)
+            probabilities = await self._batcher.score(matrix)
+        except Overloaded:
+            raise
         except Exception as exc:
             logger.exception("prediction failed with model %s", self.version)
             raise PredictionFailed("Prediction failed") from exc
-        finally:
-            self._in_flight -= 1
-        if probabilities is None:
-            raise Overloaded("Service overloaded: the prediction queue is full, retry shortly")
         return probabilities.astype(np.float64)
 
     async def close(self) -> None:
-        """Stop batching once the requests already queued for this version are answered."""
-        while self._in_flight:
+        """Let the requests already queued for this version finish before it is dropped."""
+        while not self._batcher.idle:
             await asyncio.sleep(0.05)
-        self._dispatcher.shutdown()
 
 
 @dataclass(frozen=True)
@@ -158,7 +146,7 @@ class Predictor:
             loaded_at=datetime.now(timezone.utc),
             source_path=source_path,
             max_batch_rows=self.settings.max_batch_size,
-            max_latency_ms=self.settings.batch_max_latency_ms,
+            max_queued_rows=self.settings.max_queued_rows,
         )
         # A model that cannot score a row must fail here, not on live traffic.
         serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))
@@ -269,9 +257,22 @@ class Predictor:
             except Exception:  # the loop must outlive any one failure
                 logger.exception("following the fleet failed; retrying")
 
+    async def _publish_first_target(self) -> None:
+        """The first worker up publishes what it serves, so a worker restarted later (after a crash)
+        rejoins the fleet's models rather than its own start-up default."""
+        assert self.fleet is not None
+        if self.routing is None:
+            return
+        async with self.fleet.exclusive():
+            if self.fleet.read() is None:
+                published = self.fleet.publish(self.routing.target())
+                self.routing = replace(self.routing, generation=published.generation)
+                self.fleet.acknowledge(published.generation)
+
     async def _follow_production(self) -> None:
-        """One worker per server (FOLLOW_PRODUCTION): publish each newly promoted version to the fleet."""
-        last_production = None
+        """One worker per server (FOLLOW_PRODUCTION): publish each version promoted from now on (a
+        restarted worker must not undo a /load-model made since the last promotion)."""
+        last_production = await anyio.to_thread.run_sync(store.production_tag)
         while True:
             await asyncio.sleep(PRODUCTION_POLL_S)
             try:
@@ -367,5 +368,6 @@ class Predictor:
         if self.fleet is None:
             return
         self._spawn(self._follow_fleet())
+        self._spawn(self._publish_first_target())  # a task of its own: it may wait for the lock
         if self.settings.follow_production and self.fleet.worker == 1:
             self._spawn(self._follow_production())

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .fleet import Target
 from .settings import get_settings
@@ -18,15 +18,17 @@ MAX_PATH_LENGTH = 1024
 _TAG_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
 TAG_PATTERN = rf"^{_TAG_PART}(?::{_TAG_PART})?$"
 # Far above any real value, and inside float32, so every accepted number reaches the model unchanged.
+# A count may be written 3.0 (JSON Schema calls that an integer), not "3" or true.
 MAX_COUNT = 10**9
 MAX_AMOUNT = 1e9
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)]
 Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
 
 
 class _Strict(BaseModel):
     # Unknown keys are refused: a misspelt optional feature would otherwise reach the model as missing.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Strict types: "3" is not a count, "yes" not a boolean (a JSON integer still counts as a float).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class FeatureRow(_Strict):
@@ -172,7 +174,7 @@ class ModelInfo(BaseModel):
     num_features: int
     model_tag: str
     stage: str
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, Any] = Field(description="as stored at training: per model, AUC, PR-AUC, log loss, Brier, ECE")
     traffic: TrafficInfo
     versions: dict[str, dict[str, float]] = Field(description="per version: requests by role, rows by predicted class, shadow agreement")
 

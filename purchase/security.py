@@ -74,8 +74,9 @@ class KeyRing:
 
     @property
     def enabled(self) -> bool:
-        self._reload()
-        return bool(self._digests)
+        """Keys are required once any are configured: a key file that is missing, empty or unreadable
+        locks the routes (fails closed) rather than opening them."""
+        return bool(self.keys) or self.file is not None
 
     def accepts(self, presented: str) -> bool:
         """Constant time in the key: every stored digest is compared, with no early exit."""

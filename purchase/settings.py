@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
     log_file: Path | None = None
-    # Adaptive batching: how long a row may wait for others before its batch is scored.
-    batch_max_latency_ms: int = Field(1000, ge=1)
+    # Adaptive batching: rows waiting for the model beyond this are refused with 503 and Retry-After.
+    max_queued_rows: int = Field(20_000, ge=1)
     # Model lifecycle: serve whatever the registry promotes; A/B candidate and shadow versions.
     follow_production: bool = False
     ab_model: str | None = None
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     admin_api_keys: Keys = []
     admin_api_keys_file: Path | None = None
     metrics_require_key: bool = False
-    rate_limit: str | None = Field(None, pattern=r"^\d+/(second|minute|hour)$")  # per API key, else per client
+    rate_limit: str | None = Field(None, pattern=r"^[1-9]\d*/(second|minute|hour)$")  # per API key, else per client
     # About 2.3 times a 1000-item request with every feature given.
     max_body_bytes: int = Field(2_000_000, ge=1024)
 

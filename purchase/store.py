@@ -174,7 +174,7 @@ def import_archive(path: Path) -> bentoml.Model:
     if not _exists(str(archived.tag)):
         try:
             bentoml.models.import_model(str(path))
-        except BentoMLException as exc:
+        except (BentoMLException, OSError) as exc:  # OSError: a read-only store (a Bento's own, in a container)
             if not _exists(str(archived.tag)):  # else a concurrent import of the same file won the race
                 raise InvalidModel(f"Could not import {path.name} into the model store") from exc
     return bentoml.models.get(archived.tag)

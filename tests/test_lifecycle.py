@@ -78,8 +78,12 @@ def test_ten_swaps_under_load_fail_no_request(fleet: Server, v1: Trained, v2: Tr
         deadline = time.monotonic() + 60  # bounded even if the swaps hang
         while not stop.is_set() and time.monotonic() < deadline:
             sent = time.monotonic()
-            response = post(fleet, "/predict", {"features": rows})
-            body = response.json()
+            try:
+                response = post(fleet, "/predict", {"features": rows})
+                body = response.json()
+            except (requests.RequestException, ValueError):  # a dropped connection counts as a failure
+                results.append((sent, -1, "", []))
+                continue
             probabilities = [p["probability"] for p in body.get("predictions", [])]
             results.append((sent, response.status_code, body.get("model_version", ""), probabilities))
 

@@ -37,6 +37,9 @@ def test_only_ids_prices_discount_and_category_are_required() -> None:
         ({"user_id": "u" * 129}, "user_id"),
         ({"item_price": "cheap"}, "item_price"),
         ({"view_cuont_7d": 3}, "view_cuont_7d"),
+        ({"item_price": "89.99"}, "item_price"),
+        ({"view_count_7d": "3"}, "view_count_7d"),
+        ({"view_count_7d": True}, "view_count_7d"),
     ],
 )
 def test_bad_values_name_the_field_and_the_index(change: dict[str, object], field: str) -> None:
@@ -59,6 +62,7 @@ def test_batch_size_and_threshold_limits() -> None:
     assert error_text({"features": [MINIMAL] * 1001}).startswith("features: ")
     assert error_text({"features": [MINIMAL], "threshold": 1.5}).startswith("threshold: ")
     assert PredictRequest.model_validate({"features": [MINIMAL] * 1000, "threshold": 0}).threshold == 0
+    assert error_text({"features": [MINIMAL], "return_probabilities": "yes"}).startswith("return_probabilities: ")
 
 
 def test_load_model_takes_exactly_one_source() -> None:

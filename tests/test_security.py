@@ -67,7 +67,7 @@ def test_key_files_are_reread_when_they_change(tmp_path: Path, monkeypatch: pyte
     keys.write_text("# rotated\nnew\n")
     assert ring.accepts("new") and not ring.accepts("old")
     keys.unlink()
-    assert not ring.enabled  # an unreadable file grants nothing
+    assert ring.enabled and not ring.accepts("new")  # an unreadable file grants nothing and opens nothing
 
 
 def test_token_bucket() -> None:
@@ -76,6 +76,7 @@ def test_token_bucket() -> None:
     assert [limiter.retry_after("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert 0.5 < limiter.retry_after("a") <= 1.0
     assert limiter.retry_after("b") == 0.0  # callers have their own buckets
+
 
 
 # --- against a running server ---------------------------------------------------------------------
@@ -199,3 +200,11 @@ def metric_families() -> set[str]:
     from purchase import metrics
 
     return {collector._name for collector in vars(metrics._counters()).values()}
+
+
+def test_made_up_keys_share_their_client_bucket(secured_server: Server) -> None:
+    """Random keys (403s) are limited per client address, so they can neither escape the limit
+    nor guess keys at speed."""
+    statuses = [call(secured_server, "POST", "/predict", f"made-up-{i}", json=SPEC_CURL).status_code for i in range(40)]
+    assert set(statuses) == {403, 429}
+    time.sleep(1.5)  # the address's bucket refills (20/second) for whoever comes next

@@ -1,0 +1,221 @@
+"""`make bench`: the service against references measured in the same run, as ratios.
+
+Targets, one at a time on free loopback ports, driven by wrk (another process):
+  service   `bentoml serve service:PurchasePrediction` with API_WORKERS = 1 and 2
+  baseline  benchmarks/baseline_app.py under gunicorn with uvicorn workers, as many as the service
+  noop      a BentoML service whose /predict does nothing (the floor of the HTTP layer)
+and, in-process, the model alone on the same rows. Writes benchmarks/results/bench-<UTC>.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BIN = Path(sys.executable).parent
+ROW = {
+    "user_id": "user_000123",
+    "item_id": "item_00456",
+    "days_since_last_view": 2.5,
+    "view_count_7d": 15,
+    "view_count_30d": 45,
+    "cart_count_7d": 2,
+    "cart_count_30d": 5,
+    "item_view_count": 3,
+    "item_price": 89.99,
+    "item_base_price": 129.99,
+    "item_discount_pct": 30.0,
+    "item_category": "Electronics",
+}
+# (name, items per request, concurrent connections)
+SCENARIOS = [("1 item, c=1", 1, 1), ("1 item, c=32", 1, 32), ("1 item, c=64", 1, 64), ("100 items, c=1", 100, 1), ("1000 items, c=1", 1000, 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def body_file(items: int) -> Path:
+    rows = [{**ROW, "user_id": f"user_{i:06d}", "view_count_7d": i % 40} for i in range(items)]
+    path = Path(tempfile.gettempdir()) / f"purchase-bench-{items}.json"
+    path.write_text(json.dumps({"features": rows}))
+    return path
+
+
+class Target:
+    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [c.replace("{port}", str(self.port)) for c in command]
+        self.log = open(Path(tempfile.gettempdir()) / f"purchase-bench-{name}.log", "w")
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.post(self.url + "/predict", json={"features": [ROW]}, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start; see {self.log.name}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float]:
+    env = {**os.environ, "WRK_BODY": str(body_file(items))}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(ROOT / "benchmarks" / "wrk_report.lua"), url + "/predict"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / result["duration_s"]
+    result["rows_per_s"] = result["rps"] * items
+    return result
+
+
+def service(workers: int) -> Target:
+    env = {"API_WORKERS": str(workers), "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
+    return Target(f"service-{workers}w", [str(BIN / "bentoml"), "serve", "service:PurchasePrediction", "--host", "127.0.0.1", "--port", "{port}"], env)
+
+
+def baseline(workers: int) -> Target:
+    command = [str(BIN / "gunicorn"), "benchmarks.baseline_app:app", "--workers", str(workers), "--worker-class", "uvicorn.workers.UvicornWorker", "--bind", "127.0.0.1:{port}"]
+    return Target(f"baseline-{workers}w", command, {})
+
+
+def noop(workers: int) -> Target:
+    return Target(f"noop-{workers}w", [str(BIN / "bentoml"), "serve", "benchmarks.noop_service:Noop", "--host", "127.0.0.1", "--port", "{port}"], {"API_WORKERS": str(workers)})
+
+
+def model_alone() -> dict[str, dict[str, float]]:
+    """The booster on the request path's own matrix, in this process: what serving adds is the rest."""
+    from purchase import store
+    from purchase.predict import feature_columns
+    from purchase.schemas import FeatureRow
+
+    booster, preprocessor = store.load(store.default_model(None))
+    booster.set_param({"nthread": 1})
+    out = {}
+    for items in (1, 1000):
+        matrix = preprocessor.transform(feature_columns([FeatureRow(**json.loads(body_file(items).read_text())["features"][0])] * items))
+        timings = []
+        for _ in range(300 if items == 1 else 50):
+            t0 = time.perf_counter()
+            booster.inplace_predict(matrix)
+            timings.append((time.perf_counter() - t0) * 1000)
+        out[f"{items} rows"] = {"p50_ms": statistics.median(timings), "rows_per_s": items / (statistics.median(timings) / 1000)}
+    return out
+
+
+def run(workers: int, seconds: int, soak: int) -> dict:
+    results: dict = {"started": datetime.now(timezone.utc).isoformat(), "workers": workers, "seconds": seconds, "cores": os.cpu_count(), "runs": {}}
+    plan = [(lambda: service(workers), SCENARIOS), (lambda: baseline(workers), SCENARIOS), (lambda: noop(workers), SCENARIOS[:2])]
+    if workers != 1:
+        plan.append((lambda: service(1), SCENARIOS[:2]))
+    for start, scenarios in plan:  # one target at a time: they share the two cores with wrk
+        target = start()
+        try:
+            for name, items, connections in scenarios:
+                print(f"{target.name:12} {name:18}", end=" ", flush=True)
+                wrk(target.url, items, connections, 2)  # warm-up, not counted
+                r = wrk(target.url, items, connections, seconds)
+                results["runs"].setdefault(target.name, {})[name] = r
+                print(f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}")
+            if target.name == f"service-{workers}w" and soak:
+                print(f"{target.name:12} {'soak c=32':18}", end=" ", flush=True)
+                r = wrk(target.url, 1, 32, soak)
+                results["runs"][target.name][f"soak {soak}s, c=32"] = r
+                print(f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}")
+        finally:
+            target.stop()
+    results["model_alone"] = model_alone()
+    results["ratios"] = ratios(results, workers)
+    return results
+
+
+def ratios(results: dict, workers: int) -> dict[str, float]:
+    s, b, n = (results["runs"][f"{t}-{workers}w"] for t in ("service", "baseline", "noop"))
+    return {
+        "c32 req/s, service / baseline (target >= 2.5)": s["1 item, c=32"]["rps"] / b["1 item, c=32"]["rps"],
+        "c32 p99 ms, service (target <= 50)": s["1 item, c=32"]["p99_ms"],
+        "c32 errors, service (target 0)": s["1 item, c=32"]["errors"],
+        "1000 items p50, service / baseline (target <= 0.4)": s["1000 items, c=1"]["p50_ms"] / b["1000 items, c=1"]["p50_ms"],
+        "c1 p50, service / noop (target <= 1.5)": s["1 item, c=1"]["p50_ms"] / n["1 item, c=1"]["p50_ms"],
+    }
+
+
+def write(results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"bench-{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    lines = ["| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for target, runs in results["runs"].items():
+        for name, r in runs.items():
+            lines.append(f"| {target} | {name} | {r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
+    lines += ["", "| model alone (in-process) | p50 ms | rows/s |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v['p50_ms']:.3f} | {v['rows_per_s']:.0f} |" for k, v in results["model_alone"].items()]
+    lines += ["", "| ratio | value |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    chart(results, stem.with_suffix(".png"))
+    return stem
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, _, _ in SCENARIOS]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    width = 0.8 / len(results["runs"])
+    for k, (target, runs) in enumerate(results["runs"].items()):
+        xs = [i + k * width for i, name in enumerate(names) if name in runs]
+        axes[0].bar(xs, [runs[n]["rps"] for n in names if n in runs], width, label=target)
+        axes[1].bar(xs, [runs[n]["p99_ms"] for n in names if n in runs], width, label=target)
+    for ax, title in zip(axes, ("requests/s (higher is better)", "p99 latency, ms (lower is better)")):
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names, rotation=15)
+        ax.set_title(title)
+    axes[1].set_yscale("log")
+    axes[0].legend()
+    fig.suptitle(f"purchase prediction, {results['workers']} worker(s), {results['cores']} cores, {results['started'][:16]} UTC")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=10, help="per scenario")
+    parser.add_argument("--soak", type=int, default=60, help="seconds of the soak run (0: none)")
+    args = parser.parse_args()
+    results = run(args.workers, args.seconds, args.soak)
+    stem = write(results)
+    print("\n" + stem.with_suffix(".md").read_text())
+    print(f"wrote {stem}.json, .md, .png")
+
+
+if __name__ == "__main__":
+    main()
