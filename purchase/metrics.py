@@ -36,6 +36,7 @@ def _counters() -> SimpleNamespace:
             "purchase_probability", "Predicted purchase probabilities, by version", ["model_version"], buckets=tuple(i / 10 for i in range(1, 11))
         ),
         responses=prom.Counter("purchase_http_responses", "Responses, by route and status code", ["path", "status"]),
+        cache=prom.Counter("purchase_cache_rows", "Rows looked up in the response cache, by result", ["result"]),
         loads=prom.Counter("purchase_model_loads", "Model loads in a worker, by outcome", ["outcome"]),
         serving=prom.Gauge(
             "purchase_model_serving", "1 for each version a worker serves, by role", ["model_version", "role"], multiprocess_mode="livemax"
@@ -60,6 +61,12 @@ def record_probabilities(version: str, probabilities: np.ndarray) -> None:
         if count:
             child._buckets[i].inc(int(count))
     child._sum.inc(float(probabilities.sum()))
+
+
+def record_cache(hits: int, misses: int) -> None:
+    counters = _counters()
+    counters.cache.labels("hit").inc(hits)
+    counters.cache.labels("miss").inc(misses)
 
 
 def record_load(ok: bool) -> None:

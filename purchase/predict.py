@@ -17,6 +17,7 @@ import xgboost as xgb
 
 from . import metrics, store
 from .batching import Batcher
+from .cache import RowCache
 from .errors import InvalidInput, ModelNotLoaded, Overloaded, PredictionFailed, PurchaseError
 from .features import CATEGORY_FEATURE, NUMERIC_FEATURES, Preprocessor
 from .fleet import POLL_S, Fleet, ModelRef, Target
@@ -61,11 +62,13 @@ class ServingModel:
     source_path: str | None
     max_batch_rows: int
     max_queued_rows: int
+    cache_rows: int = 0  # 0: no cache
 
     def __post_init__(self) -> None:
         self.version = self.model.tag.version
         self.tag = str(self.model.tag)
         self._batcher = Batcher(self._score_batch, self.max_batch_rows, self.max_queued_rows)
+        self.cache = RowCache(self.cache_rows) if self.cache_rows else None
 
     def _score_batch(self, matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Rows of concurrent requests scored in one model call (run in a worker thread)."""
@@ -76,6 +79,19 @@ class ServingModel:
 
     async def score(self, columns: dict[str, list[object]]) -> np.ndarray:
         matrix = self.preprocessor.transform(columns)
+        if self.cache is None:
+            return await self._score_matrix(matrix)
+        keys = [row.tobytes() for row in matrix]
+        found = [self.cache.get(key) for key in keys]
+        missing = [i for i, p in enumerate(found) if p is None]
+        metrics.record_cache(hits=len(keys) - len(missing), misses=len(missing))
+        if missing:
+            for i, p in zip(missing, (await self._score_matrix(matrix[missing])).tolist()):
+                found[i] = p
+                self.cache.put(keys[i], p)
+        return np.array(found, dtype=np.float64)
+
+    async def _score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         try:
             probabilities = await self._batcher.score(matrix)
         except Overloaded:
@@ -147,6 +163,7 @@ class Predictor:
             source_path=source_path,
             max_batch_rows=self.settings.max_batch_size,
             max_queued_rows=self.settings.max_queued_rows,
+            cache_rows=self.settings.cache_size if self.settings.enable_caching else 0,
         )
         # A model that cannot score a row must fail here, not on live traffic.
         serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     # Adaptive batching: rows waiting for the model beyond this are refused with 503 and Retry-After.
     max_queued_rows: int = Field(20_000, ge=1)
+    # The spec's caching tip: an LRU of probabilities by feature row, per loaded version.
+    enable_caching: bool = False
+    cache_size: int = Field(100_000, ge=1)  # rows
     # Model lifecycle: serve whatever the registry promotes; A/B candidate and shadow versions.
     follow_production: bool = False
     ab_model: str | None = None

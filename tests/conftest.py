@@ -105,8 +105,9 @@ def start(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, st
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trained, model_dir: Path) -> Iterator[Server]:
-    """The service on the tests' store, serving v1 (the production version) by default."""
-    env = {"MODEL_DIR": str(model_dir), "CORS_ORIGINS": '["http://shop.example"]'}
+    """The service on the tests' store, serving v1 (the production version) by default, with the
+    response cache on: every parity test here also checks that cached answers equal computed ones."""
+    env = {"MODEL_DIR": str(model_dir), "CORS_ORIGINS": '["http://shop.example"]', "ENABLE_CACHING": "true", "CACHE_SIZE": "5000"}
     srv = start(tmp_path_factory, "server", env, "/readyz")
     yield srv
     srv.stop()

@@ -11,6 +11,7 @@ import pytest
 import xgboost as xgb
 
 from purchase import store
+from purchase.cache import RowCache
 from purchase.errors import InvalidInput, OutsideModelDir, PredictionFailed
 from purchase.predict import Predictor, confidence
 from purchase.settings import Settings
@@ -65,3 +66,13 @@ def test_archive_paths_outside_model_dir_are_refused(tmp_path: Path, requested: 
 def test_archive_paths_must_name_an_exported_archive(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
         store.archive_path(tmp_path / "models", "a.pkl")
+
+
+def test_row_cache_evicts_the_least_recently_used() -> None:
+    cache = RowCache(max_rows=2)
+    cache.put(b"a", 0.1)
+    cache.put(b"b", 0.2)
+    assert cache.get(b"a") == 0.1  # a is now the most recent
+    cache.put(b"c", 0.3)
+    assert (cache.get(b"b"), cache.get(b"a"), cache.get(b"c"), len(cache)) == (None, 0.1, 0.3, 2)
+

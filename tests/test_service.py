@@ -242,9 +242,13 @@ def histogram(server: Server, name: str) -> dict[str, float]:
 def test_concurrent_requests_are_scored_together(server: Server, test_rows: pd.DataFrame) -> None:
     """Adaptive batching really forms batches: some model calls score more than one request."""
     rows = [request_row(r) for _, r in test_rows.head(3).iterrows()]
+
+    def call(i: int) -> int:  # rows unseen before, so the response cache cannot answer them
+        return post(server, "/predict", {"features": [{**row, "view_count_7d": 10_000 + i} for row in rows]}).status_code
+
     before = histogram(server, "purchase_batch_requests")
     with ThreadPoolExecutor(32) as pool:
-        statuses = list(pool.map(lambda _: post(server, "/predict", {"features": rows}).status_code, range(400)))
+        statuses = list(pool.map(call, range(400)))
     assert statuses == [200] * 400
     after = histogram(server, "purchase_batch_requests")
     calls = after["+Inf"] - before.get("+Inf", 0)
@@ -405,3 +409,29 @@ def test_without_a_model_the_service_says_so_then_loads_one(empty_server: Server
     assert response.status_code == 200, response.text
     assert get(empty_server, "/readyz").status_code == 200
     assert post(empty_server, "/predict", SPEC_CURL).json()["model_version"] == v2.version
+
+
+def cache_rows(server: Server) -> dict[str, float]:
+    text = get(server, "/metrics").text
+    return {result: float(n) for result, n in re.findall(r'^purchase_cache_rows_total{result="(\w+)"} (\S+)$', text, re.M)}
+
+
+def test_the_cache_answers_repeated_rows_and_starts_empty_after_a_swap(
+    serving_v1: Server, v1: Trained, v2: Trained, test_rows: pd.DataFrame
+) -> None:
+    frame = test_rows.iloc[600:650]
+    rows = [request_row(r) for _, r in frame.iterrows()]
+    distinct = len({tuple(sorted(r.items())) for r in rows})
+    first = post(serving_v1, "/predict", {"features": rows}).json()
+    before = cache_rows(serving_v1)
+    second = post(serving_v1, "/predict", {"features": rows}).json()
+    after = cache_rows(serving_v1)
+    assert after["hit"] - before["hit"] == len(rows) and after["miss"] == before["miss"]
+    assert second["predictions"] == first["predictions"]  # identical with and without the cache
+    assert [p["probability"] for p in second["predictions"]] == pytest.approx(v1.probabilities(frame), abs=1e-6)
+
+    assert post(serving_v1, "/load-model", {"model_tag": str(v2.model.tag)}).status_code == 200
+    swapped = post(serving_v1, "/predict", {"features": rows}).json()
+    assert cache_rows(serving_v1)["miss"] - after["miss"] >= distinct  # a new version: nothing cached
+    assert [p["probability"] for p in swapped["predictions"]] == pytest.approx(v2.probabilities(frame), abs=1e-6)
+
