@@ -158,14 +158,14 @@ class PurchasePrediction:
             timestamp=datetime.now(timezone.utc),
         )
 
-    @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors(400, 500, 503))
+    @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors(400, 401, 403, 413, 429, 500, 503))
     async def predict(self, request: PredictRequest, response: Response) -> PredictResponse:
         answer = await self.predictor.predict(request)
         response.headers["X-Worker"] = str(self.worker)  # which worker answered: for debugging multi-worker serving
         response.headers["X-Model-Version"] = answer.model_version  # for the access log
         return answer
 
-    @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 403, 404, 500))
+    @app.post("/load-model", response_model=LoadModelResponse, responses=errors(400, 401, 403, 404, 413, 429, 500))
     async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
         """Serve another version on every worker; answers once all have switched."""
         if request.model_path is not None:
@@ -182,17 +182,17 @@ class PurchasePrediction:
             workers_total=settings.api_workers,
         )
 
-    @app.get("/traffic", response_model=TrafficInfo, responses=errors(503))
+    @app.get("/traffic", response_model=TrafficInfo, responses=errors(401, 403, 429, 503))
     async def traffic(self) -> TrafficInfo:
         return TrafficInfo.of(self.predictor.require().target())
 
-    @app.post("/traffic", response_model=TrafficInfo, responses=errors(400, 404, 503))
+    @app.post("/traffic", response_model=TrafficInfo, responses=errors(400, 401, 403, 404, 413, 429, 503))
     async def set_traffic(self, request: TrafficRequest) -> TrafficInfo:
         """A/B split (sticky per user_id) and shadow scoring, on every worker."""
         routing, switched = await self.predictor.set_traffic(request.candidate, request.candidate_share, request.shadow)
         return TrafficInfo.of(routing.target(), workers_switched=switched, workers_total=settings.api_workers)
 
-    @app.get("/model-info", response_model=ModelInfo, responses=errors(503))
+    @app.get("/model-info", response_model=ModelInfo, responses=errors(401, 403, 429, 503))
     async def model_info(self) -> ModelInfo:
         routing = self.predictor.require()
         serving = routing.primary

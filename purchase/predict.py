@@ -338,9 +338,12 @@ class Predictor:
             Prediction(user_id=row.user_id, item_id=row.item_id, prediction=label, probability=p, confidence=level, model_version=v)
             for row, label, p, level, v in zip(rows, labels, shown, levels, versions)
         ]
+        # During an A/B test each row names its version; the answer's is the one that scored every row,
+        # or the primary's when both did.
+        only = set(versions) if versions[0] is not None else {routing.primary.version}
         return PredictResponse(
             predictions=predictions,
-            model_version=routing.primary.version,
+            model_version=only.pop() if len(only) == 1 else routing.primary.version,
             timestamp=datetime.now(timezone.utc),
             latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
         )

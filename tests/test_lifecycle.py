@@ -231,8 +231,8 @@ def test_ab_split_is_sticky_per_user(fleet: Server, v1: Trained, v2: Trained, te
         assert p["probability"] == pytest.approx(by_version[p["model_version"]][i], abs=1e-6)
     # Sticky: one user at a time, on whichever worker, gets the same version again.
     for i in range(0, 300, 25):
-        again = post(fleet, "/predict", {"features": [rows[i]]}).json()["predictions"][0]
-        assert again["model_version"] == chosen[i]
+        again = post(fleet, "/predict", {"features": [rows[i]]}).json()
+        assert again["predictions"][0]["model_version"] == again["model_version"] == chosen[i]
 
     info = requests.get(fleet.url + "/model-info", timeout=10).json()
     assert info["traffic"]["candidate_share"] == 0.3

@@ -111,7 +111,7 @@ def test_openapi_lists_every_route_with_its_schemas(server: Server) -> None:
     schemas = doc["components"]["schemas"]
     assert {"PredictRequest", "PredictResponse", "FeatureRow", "LoadModelRequest", "ModelInfo", "Health"} <= set(schemas)
     predict = doc["paths"]["/predict"]["post"]
-    assert {"200", "400", "500", "503"} == set(predict["responses"])
+    assert {"200", "400", "401", "403", "413", "429", "500", "503"} == set(predict["responses"])
 
 
 # --- /predict ---------------------------------------------------------------------------------
