@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -81,4 +82,10 @@ def test_a_log_file_that_cannot_be_written_does_not_stop_predictions(fault_serve
 
 def test_a_log_file_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
-    configure_logging(Settings(log_file=tmp_path / "a-file" / "api.log"))  # its folder is a file: no exception
+    logger = logging.getLogger("purchase")
+    saved, logger.handlers = logger.handlers, []
+    try:
+        configure_logging(Settings(log_file=tmp_path / "a-file" / "api.log"))  # its folder is a file
+        assert [type(h) for h in logger.handlers] == [logging.StreamHandler]  # stdout only, and no exception
+    finally:
+        logger.handlers = saved
