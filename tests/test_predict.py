@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 import xgboost as xgb
 
 from purchase import store
+from purchase.batching import Batcher
 from purchase.cache import RowCache
 from purchase.errors import InvalidInput, OutsideModelDir, PredictionFailed
 from purchase.predict import Predictor, confidence
@@ -46,6 +49,24 @@ def test_scoring_through_the_batcher_equals_the_booster(v1: Trained) -> None:
     for i, result in enumerate(asyncio.run(many())):
         expected = v1.result.booster.inplace_predict(serving.preprocessor.transform(rows[i % 2]))
         assert result.tolist() == pytest.approx(expected.tolist(), abs=1e-7)
+
+
+def test_a_lone_request_is_scored_on_the_event_loop_and_a_batch_in_a_thread() -> None:
+    calls: list[tuple[bool, int]] = []
+
+    def first_column(matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+        calls.append((threading.current_thread() is threading.main_thread(), len(matrices)))
+        return [m[:, 0] for m in matrices]
+
+    batcher = Batcher(first_column, max_batch_rows=1000, max_queued_rows=10_000)
+
+    async def requests() -> list[np.ndarray]:
+        await batcher.score(np.zeros((1, 2)))
+        return await asyncio.gather(*(batcher.score(np.full((i + 1, 2), float(i))) for i in range(5)))
+
+    answers = asyncio.run(requests())
+    assert calls == [(True, 1), (False, 5)]
+    assert [a.tolist() for a in answers] == [[float(i)] * (i + 1) for i in range(5)]
 
 
 @pytest.mark.parametrize(
