@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 import anyio
 import bentoml
@@ -21,7 +22,7 @@ from .cache import RowCache
 from .errors import InvalidInput, ModelNotLoaded, Overloaded, PredictionFailed, PurchaseError
 from .features import CATEGORY_FEATURE, NUMERIC_FEATURES, Preprocessor
 from .fleet import POLL_S, Fleet, ModelRef, Target
-from .schemas import FeatureRow, PredictRequest, PredictResponse, Prediction
+from .schemas import FeatureRow, PredictRequest, encode_predict_response
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, list[object]]:
 def user_bucket(user_id: str) -> float:
     """A stable position in [0, 1) for a user: the same on every worker, process and restart."""
     return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") / 2**64
+
+
+class Answer(NamedTuple):
+    body: bytes  # a PredictResponse, as JSON
+    model_version: str
 
 
 @dataclass
@@ -317,13 +323,13 @@ class Predictor:
             raise ModelNotLoaded()
         return self.routing
 
-    async def predict(self, request: PredictRequest) -> PredictResponse:
+    async def predict(self, request: PredictRequest) -> Answer:
         started = time.perf_counter()
         routing = self.require()
         rows = request.features
         threshold = self.settings.default_threshold if request.threshold is None else request.threshold
         columns = feature_columns(rows)
-        versions: list[str | None] = [None] * len(rows)
+        versions: list[str] | None = None
         if routing.candidate is None:
             probabilities = await routing.primary.score(columns)
             metrics.record_scored(routing.primary.version, "primary", probabilities, threshold)
@@ -332,30 +338,32 @@ class Predictor:
         if routing.shadow is not None:
             self._spawn(self._shadow(routing.shadow, columns, probabilities >= threshold, threshold))
         labels = (probabilities >= threshold).astype(int).tolist()
-        levels = confidence(probabilities, threshold)
-        shown = probabilities.tolist() if request.return_probabilities else [None] * len(labels)
-        predictions = [
-            Prediction(user_id=row.user_id, item_id=row.item_id, prediction=label, probability=p, confidence=level, model_version=v)
-            for row, label, p, level, v in zip(rows, labels, shown, levels, versions)
+        predictions: list[dict[str, Any]] = [
+            {"user_id": row.user_id, "item_id": row.item_id, "prediction": label, "probability": p, "confidence": level}
+            for row, label, p, level in zip(rows, labels, probabilities.tolist(), confidence(probabilities, threshold))
         ]
+        if not request.return_probabilities:
+            for prediction in predictions:
+                del prediction["probability"]
         # During an A/B test each row names its version; the answer's is the one that scored every row,
         # or the primary's when both did.
-        only = set(versions) if versions[0] is not None else {routing.primary.version}
-        return PredictResponse(
-            predictions=predictions,
-            model_version=only.pop() if len(only) == 1 else routing.primary.version,
-            timestamp=datetime.now(timezone.utc),
-            latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
-        )
+        model_version = routing.primary.version
+        if versions is not None:
+            for prediction, version in zip(predictions, versions):
+                prediction["model_version"] = version
+            if len(set(versions)) == 1:
+                model_version = versions[0]
+        latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        return Answer(encode_predict_response(predictions, model_version, datetime.now(timezone.utc), latency_ms), model_version)
 
     async def _split(
         self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, list[object]], threshold: float
-    ) -> tuple[np.ndarray, list[str | None]]:
+    ) -> tuple[np.ndarray, list[str]]:
         """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
         assert routing.candidate is not None
         to_candidate = np.array([user_bucket(row.user_id) < routing.candidate_share for row in rows])
         probabilities = np.empty(len(rows))
-        versions: list[str | None] = [None] * len(rows)
+        versions = [""] * len(rows)
         groups = [
             (model, role, np.flatnonzero(mask))
             for model, role, mask in ((routing.primary, "primary", ~to_candidate), (routing.candidate, "candidate", to_candidate))

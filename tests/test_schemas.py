@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+
 import pytest
 from pydantic import ValidationError
 
-from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest, describe_validation_errors
+from purchase.errors import InvalidInput
+from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest, PredictResponse, encode_predict_response, parse_predict_request
 
 from .spec_examples import SPEC_CURL
 
@@ -13,9 +17,10 @@ MINIMAL = SPEC_CURL["features"][0]
 
 
 def error_text(body: dict[str, object]) -> str:
-    with pytest.raises(ValidationError) as info:
-        PredictRequest.model_validate(body)
-    return describe_validation_errors(info.value.errors())
+    """The 400 detail /predict gives for `body`, from the route's own parser."""
+    with pytest.raises(InvalidInput) as info:
+        parse_predict_request("application/json", json.dumps(body).encode())
+    return info.value.detail
 
 
 def test_only_ids_prices_discount_and_category_are_required() -> None:
@@ -70,3 +75,28 @@ def test_load_model_takes_exactly_one_source() -> None:
     for body in ({}, {"model_tag": "a", "model_path": "b.bentomodel"}):
         with pytest.raises(ValidationError, match="exactly one"):
             LoadModelRequest.model_validate(body)
+
+
+def test_a_body_that_is_not_json_is_refused_clearly() -> None:
+    for content_type, body, expected in (
+        ("application/json", b'{"features": [', "Invalid JSON body"),
+        ("application/json", b"", "Invalid JSON body"),
+        ("text/plain", json.dumps(SPEC_CURL).encode(), "Content-Type must be application/json, not text/plain"),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            parse_predict_request(content_type, body)
+        assert info.value.detail == expected
+    for accepted in (None, "application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"):
+        assert len(parse_predict_request(accepted, json.dumps(SPEC_CURL).encode()).features) == 1
+
+
+def test_encoded_response_is_the_documented_contract() -> None:
+    rows = [
+        {"user_id": "u1", "item_id": "i1", "prediction": 1, "probability": 0.75, "confidence": "high"},
+        {"user_id": "u2", "item_id": "i2", "prediction": 0, "confidence": "low", "model_version": "v2"},
+    ]
+    stamp = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    body = encode_predict_response(rows, "v1", stamp, 1.25)
+    assert json.loads(body)["timestamp"] == "2026-01-02T03:04:05.678901Z"
+    answer = PredictResponse.model_validate_json(body)
+    assert answer.model_dump(exclude_none=True) == {"predictions": rows, "model_version": "v1", "timestamp": stamp, "latency_ms": 1.25}
