@@ -64,6 +64,8 @@ class Edge:
             refusal = self._refusal(method, path, headers, client_host)
             if refusal is not None:
                 await _respond(send_with_id, *refusal)
+            elif "content-length" in headers:  # checked in _refusal; the server reads no more than it says
+                await self.app(scope, receive, send_with_id)
             else:
                 await self._call_limited(scope, receive, send_with_id)
         finally:
@@ -104,7 +106,7 @@ class Edge:
         return None
 
     async def _call_limited(self, scope: dict, receive: Any, send: Any) -> None:
-        """Also limit bodies sent without a Content-Length (chunked), as they arrive. The app may turn the
+        """Limit bodies sent without a Content-Length (chunked), as they arrive. The app may turn the
         aborted read into an answer of its own (FastAPI says 400); a 413 goes out in its place."""
         limit = self.settings.max_body_bytes
         state = {"received": 0, "exceeded": False, "answered": False}
