@@ -10,6 +10,7 @@ import functools
 import os
 from collections import defaultdict
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -49,18 +50,37 @@ KNOWN_PATHS = frozenset({"/", "/health", "/predict", "/load-model", "/model-info
 
 
 def record_response(path: str, status: int) -> None:
-    _counters().responses.labels(path if path in KNOWN_PATHS else "other", str(status)).inc()
+    _response_counter(path if path in KNOWN_PATHS else "other", status).inc()
 
 
-def record_probabilities(version: str, probabilities: np.ndarray) -> None:
+# Labelled children, looked up once: `labels()` takes a lock and builds keys on every call (hot path).
+@functools.lru_cache(maxsize=512)
+def _response_counter(path: str, status: int) -> Any:
+    return _counters().responses.labels(path, str(status))
+
+
+@functools.lru_cache(maxsize=256)
+def _scored_children(version: str, role: str) -> SimpleNamespace:
+    counters = _counters()
+    probability = counters.probability.labels(version)
+    return SimpleNamespace(
+        requests=counters.requests.labels(version, role),
+        positive=counters.predictions.labels(version, "1"),
+        negative=counters.predictions.labels(version, "0"),
+        probability=probability,
+        upper_bounds=np.asarray(probability._upper_bounds),
+    )
+
+
+def _observe_probabilities(children: SimpleNamespace, probabilities: np.ndarray) -> None:
     """Observe a whole batch at once. prometheus_client has no bulk observe, and 1000 single ones cost
     milliseconds in multiprocess mode, so this adds to the histogram's bucket and sum values directly."""
-    child = _counters().probability.labels(version)
-    bucket = np.searchsorted(np.asarray(child._upper_bounds), probabilities, side="left")
-    for i, count in enumerate(np.bincount(bucket, minlength=len(child._upper_bounds))):
+    histogram = children.probability
+    bucket = np.searchsorted(children.upper_bounds, probabilities, side="left")
+    for i, count in enumerate(np.bincount(bucket, minlength=len(children.upper_bounds)).tolist()):
         if count:
-            child._buckets[i].inc(int(count))
-    child._sum.inc(float(probabilities.sum()))
+            histogram._buckets[i].inc(count)
+    histogram._sum.inc(float(probabilities.sum()))
 
 
 def record_cache(hits: int, misses: int) -> None:
@@ -91,13 +111,15 @@ def record_batch(requests: int, rows: int) -> None:
 
 def record_scored(version: str, role: str, probabilities: np.ndarray, threshold: float) -> np.ndarray:
     """Count a scored request and its rows; returns the predicted classes."""
-    counters = _counters()
+    children = _scored_children(version, role)
     classes = probabilities >= threshold
-    counters.requests.labels(version, role).inc()
-    positives = int(classes.sum())
-    counters.predictions.labels(version, "1").inc(positives)
-    counters.predictions.labels(version, "0").inc(len(classes) - positives)
-    record_probabilities(version, probabilities)
+    children.requests.inc()
+    positives = int(np.count_nonzero(classes))
+    if positives:
+        children.positive.inc(positives)
+    if positives < len(classes):
+        children.negative.inc(len(classes) - positives)
+    _observe_probabilities(children, probabilities)
     return classes
 
 
