@@ -9,7 +9,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test train models promote rollback build image bench clean
+.PHONY: install model serve test train models promote rollback build image bench profile bench-tools clean
 
 install: $(STAMP)
 
@@ -36,10 +36,16 @@ image: model
 	bash deploy/image.sh
 
 # The benchmark (not part of `make test`): wrk against the service and the references. ARGS="--seconds 5 --soak 0" for a quick one.
-bench: model
+bench: model bench-tools
+	$(PY) -m benchmarks.bench $(ARGS)
+
+# Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
+profile: model bench-tools
+	$(PY) -m benchmarks.profile $(ARGS)
+
+bench-tools: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt -c constraints.txt
-	$(PY) -m benchmarks.bench $(ARGS)
 
 # The model registry (python -m purchase.registry --help): list, promote TAG=..., rollback.
 models: install

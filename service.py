@@ -30,7 +30,7 @@ from purchase.errors import PurchaseError  # noqa: E402
 from purchase.fleet import Fleet, ModelRef  # noqa: E402
 from purchase.logs import configure_logging  # noqa: E402
 from purchase.predict import Predictor  # noqa: E402
-from purchase.runtime import tune_garbage_collector  # noqa: E402
+from purchase.runtime import UNTRACED, tune_garbage_collector  # noqa: E402
 from purchase.schemas import (  # noqa: E402
     ApiInfo,
     ErrorResponse,
@@ -121,9 +121,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 @bentoml.service(
     workers=settings.api_workers,
     traffic={"timeout": 30},
-    # BentoML records an OpenTelemetry span for every request even when no exporter is configured (its
-    # sampler always records): about 0.4 ms per request. /predict is left out; other routes keep theirs.
-    tracing={"excluded_urls": ["/predict"]},
+    tracing=UNTRACED,
     http={
         "host": settings.api_host,
         "port": settings.api_port,

@@ -1,9 +1,12 @@
 """`make bench`: the service against references measured in the same run, as ratios.
 
-Targets, one at a time on free loopback ports, driven by wrk (another process):
-  service   `bentoml serve service:PurchasePrediction` with API_WORKERS = 1 and 2
-  baseline  benchmarks/baseline_app.py under gunicorn with uvicorn workers, as many as the service
-  noop      a BentoML service whose /predict does nothing (the floor of the HTTP layer)
+Targets, all started at once on free loopback ports (idle ones cost next to nothing), driven by wrk
+(another process) one at a time, and interleaved: every round runs each scenario on each target in
+turn, so the machine's slow moments fall on all of them alike. Figures are medians over the rounds.
+  service      `bentoml serve service:PurchasePrediction` with API_WORKERS = 2 (and 1, for scaling)
+  baseline     benchmarks/baseline_app.py under gunicorn with uvicorn workers, as many as the service
+  noop         a BentoML service whose /predict does nothing, with BentoML's defaults (the floor)
+  noop-tuned   the same with the service's server tuning (purchase.runtime)
 and, in-process, the model alone on the same rows. Writes benchmarks/results/bench-<UTC>.{json,md,png}.
 """
 
@@ -27,6 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
+STORE_HOME = Path(os.environ.setdefault("BENTOML_HOME", str(ROOT / ".bentoml"))).resolve()  # the model store (make sets it)
 ROW = {
     "user_id": "user_000123",
     "item_id": "item_00456",
@@ -65,7 +69,9 @@ class Target:
         command = [c.replace("{port}", str(self.port)) for c in command]
         self.log = open(Path(tempfile.gettempdir()) / f"purchase-bench-{name}.log", "w")
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 90
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if requests.post(self.url + "/predict", json={"features": [ROW]}, timeout=2).status_code == 200:
@@ -73,10 +79,12 @@ class Target:
             except requests.RequestException:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start; see {self.log.name}")
+                raise RuntimeError(f"{self.name} did not start; see {self.log.name}")
             time.sleep(0.3)
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -95,18 +103,35 @@ def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float
     return result
 
 
+def bentoml_home(name: str) -> str:
+    """A BentoML home per server, sharing the model store: BentoML empties its home's metrics
+    directory whenever a server starts there, which would blank a server already running."""
+    home = Path(tempfile.gettempdir()) / f"purchase-bench-home-{name}"
+    home.mkdir(exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(STORE_HOME / "models")
+    return str(home)
+
+
+def bentoml_target(name: str, service_ref: str, env: dict[str, str]) -> Target:
+    command = [str(BIN / "bentoml"), "serve", service_ref, "--host", "127.0.0.1", "--port", "{port}"]
+    return Target(name, command, {**env, "BENTOML_HOME": bentoml_home(name)})
+
+
 def service(workers: int) -> Target:
     env = {"API_WORKERS": str(workers), "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
-    return Target(f"service-{workers}w", [str(BIN / "bentoml"), "serve", "service:PurchasePrediction", "--host", "127.0.0.1", "--port", "{port}"], env)
+    return bentoml_target(f"service-{workers}w", "service:PurchasePrediction", env)
 
 
 def baseline(workers: int) -> Target:
     command = [str(BIN / "gunicorn"), "benchmarks.baseline_app:app", "--workers", str(workers), "--worker-class", "uvicorn.workers.UvicornWorker", "--bind", "127.0.0.1:{port}"]
-    return Target(f"baseline-{workers}w", command, {})
+    return Target(f"baseline-{workers}w", command, {"BENTOML_HOME": str(STORE_HOME)})
 
 
-def noop(workers: int) -> Target:
-    return Target(f"noop-{workers}w", [str(BIN / "bentoml"), "serve", "benchmarks.noop_service:Noop", "--host", "127.0.0.1", "--port", "{port}"], {"API_WORKERS": str(workers)})
+def noop(workers: int, tuned: bool) -> Target:
+    name, cls = ("noop-tuned", "NoopTuned") if tuned else ("noop", "Noop")
+    return bentoml_target(f"{name}-{workers}w", f"benchmarks.noop_service:{cls}", {"API_WORKERS": str(workers)})
 
 
 def model_alone() -> dict[str, dict[str, float]]:
@@ -129,40 +154,59 @@ def model_alone() -> dict[str, dict[str, float]]:
     return out
 
 
-def run(workers: int, seconds: int, soak: int) -> dict:
-    results: dict = {"started": datetime.now(timezone.utc).isoformat(), "workers": workers, "seconds": seconds, "cores": os.cpu_count(), "runs": {}}
-    plan = [(lambda: service(workers), SCENARIOS), (lambda: baseline(workers), SCENARIOS), (lambda: noop(workers), SCENARIOS[:2])]
+METRICS = ("rps", "rows_per_s", "p50_ms", "p95_ms", "p99_ms")
+
+
+def run(workers: int, seconds: int, rounds: int, soak: int) -> dict:
+    results: dict = {"started": datetime.now(timezone.utc).isoformat(), "workers": workers, "seconds": seconds, "rounds": rounds, "cores": os.cpu_count()}
+    plan = [(service(workers), SCENARIOS), (baseline(workers), SCENARIOS), (noop(workers, False), SCENARIOS[:2]), (noop(workers, True), SCENARIOS[:2])]
     if workers != 1:
-        plan.append((lambda: service(1), SCENARIOS[:2]))
-    for start, scenarios in plan:  # one target at a time: they share the two cores with wrk
-        target = start()
-        try:
-            for name, items, connections in scenarios:
-                print(f"{target.name:12} {name:18}", end=" ", flush=True)
-                wrk(target.url, items, connections, 2)  # warm-up, not counted
-                r = wrk(target.url, items, connections, seconds)
-                results["runs"].setdefault(target.name, {})[name] = r
-                print(f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}")
-            if target.name == f"service-{workers}w" and soak:
-                print(f"{target.name:12} {'soak c=32':18}", end=" ", flush=True)
-                r = wrk(target.url, 1, 32, soak)
-                results["runs"][target.name][f"soak {soak}s, c=32"] = r
-                print(f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}")
-        finally:
+        plan.append((service(1), SCENARIOS[:2]))
+    samples: dict[str, dict[str, list[dict]]] = {}
+    try:
+        for target, _ in plan:
+            target.wait()
+        for r in range(rounds):
+            for name, items, connections in SCENARIOS:
+                for target, scenarios in plan:
+                    if (name, items, connections) not in scenarios:
+                        continue
+                    wrk(target.url, items, connections, 1)  # warm-up, not counted
+                    result = wrk(target.url, items, connections, seconds)
+                    samples.setdefault(target.name, {}).setdefault(name, []).append(result)
+                    print(f"round {r + 1}  {target.name:15} {name:16} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}", flush=True)
+        if soak:
+            target = plan[0][0]
+            result = wrk(target.url, 1, 32, soak)
+            samples[target.name][f"soak {soak}s, c=32"] = [result]
+            print(f"soak {soak}s     {target.name:15} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}")
+    finally:
+        for target, _ in plan:
             target.stop()
+    results["samples"] = samples
+    results["runs"] = {t: {name: median_of(rs) for name, rs in by_name.items()} for t, by_name in samples.items()}
     results["model_alone"] = model_alone()
-    results["ratios"] = ratios(results, workers)
+    results["ratios"] = ratios(results["runs"], workers)
+    results["ratios_per_round"] = [ratios({t: {n: rs[r] for n, rs in by_name.items() if r < len(rs)} for t, by_name in samples.items()}, workers) for r in range(rounds)]
     return results
 
 
-def ratios(results: dict, workers: int) -> dict[str, float]:
-    s, b, n = (results["runs"][f"{t}-{workers}w"] for t in ("service", "baseline", "noop"))
+def median_of(results: list[dict]) -> dict:
+    """Each figure's median over the rounds; errors are summed, so none hides behind a median."""
+    summary = {key: statistics.median(r[key] for r in results) for key in METRICS}
+    summary.update(errors=sum(r["errors"] for r in results), requests=sum(r["requests"] for r in results), rounds=len(results))
+    return summary
+
+
+def ratios(runs: dict, workers: int) -> dict[str, float]:
+    s, b, n, nt = (runs[f"{t}-{workers}w"] for t in ("service", "baseline", "noop", "noop-tuned"))
     return {
         "c32 req/s, service / baseline (target >= 2.5)": s["1 item, c=32"]["rps"] / b["1 item, c=32"]["rps"],
         "c32 p99 ms, service (target <= 50)": s["1 item, c=32"]["p99_ms"],
         "c32 errors, service (target 0)": s["1 item, c=32"]["errors"],
         "1000 items p50, service / baseline (target <= 0.4)": s["1000 items, c=1"]["p50_ms"] / b["1000 items, c=1"]["p50_ms"],
         "c1 p50, service / noop (target <= 1.5)": s["1 item, c=1"]["p50_ms"] / n["1 item, c=1"]["p50_ms"],
+        "c1 p50, service / noop-tuned (same server tuning)": s["1 item, c=1"]["p50_ms"] / nt["1 item, c=1"]["p50_ms"],
     }
 
 
@@ -170,13 +214,22 @@ def write(results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"bench-{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    lines = ["| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s per scenario (errors: the sum); "
+        f"{results['cores']} cores, {results['started'][:16]} UTC.",
+        "",
+        "| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for target, runs in results["runs"].items():
         for name, r in runs.items():
             lines.append(f"| {target} | {name} | {r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
     lines += ["", "| model alone (in-process) | p50 ms | rows/s |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['p50_ms']:.3f} | {v['rows_per_s']:.0f} |" for k, v in results["model_alone"].items()]
-    lines += ["", "| ratio | value |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    lines += ["", "| ratio | from the medians | each round |", "|---|---:|---|"]
+    for key, value in results["ratios"].items():
+        each = ", ".join(f"{r[key]:.2f}" for r in results["ratios_per_round"])
+        lines.append(f"| {key} | {value:.2f} | {each} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     chart(results, stem.with_suffix(".png"))
     return stem
@@ -208,10 +261,11 @@ def chart(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=int, default=10, help="per scenario")
+    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--soak", type=int, default=60, help="seconds of the soak run (0: none)")
     args = parser.parse_args()
-    results = run(args.workers, args.seconds, args.soak)
+    results = run(args.workers, args.seconds, args.rounds, args.soak)
     stem = write(results)
     print("\n" + stem.with_suffix(".md").read_text())
     print(f"wrote {stem}.json, .md, .png")

@@ -1,4 +1,4 @@
-"""Per-worker tuning of the Python runtime for serving: the garbage collector.
+"""Tuning of the serving process: the garbage collector, and what BentoML traces.
 
 With CPython's default thresholds a full collection ran about once a second under load and walked
 every object of the worker (BentoML, FastAPI, pydantic, XGBoost: some 100k at start), stalling the
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import gc
 
+# BentoML records an OpenTelemetry span for every request even when no exporter is configured (its
+# sampler always records): about 0.4 ms per request here. The prediction route is left out.
+UNTRACED = {"excluded_urls": ["/predict"]}
 GC_GEN0 = 20_000  # CPython's default is 700
 GC_GEN1 = 20
 GC_GEN2 = 100
