@@ -6,6 +6,7 @@ the matrix it scores in production are built by the same code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,12 @@ class Preprocessor:
     def num_features(self) -> int:
         return len(NUMERIC_FEATURES) + len(ENGINEERED_FEATURES) + len(self.categories)
 
+    @functools.cached_property
+    def _category_columns(self) -> dict[str, int]:
+        """Each known category's one-hot column, computed once per loaded model."""
+        first = len(NUMERIC_FEATURES) + len(ENGINEERED_FEATURES)
+        return {category: first + k for k, category in enumerate(self.categories)}
+
     def transform(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
         """Build the matrix from columns keyed by feature name; None or a missing column is NaN."""
         n = len(columns[CATEGORY_FEATURE])
@@ -98,7 +105,7 @@ class Preprocessor:
         base = len(NUMERIC_FEATURES)
         out[:, :base] = raw.T
         out[:, base : base + len(ENGINEERED_FEATURES)] = engineered.T
-        index = {c: base + len(ENGINEERED_FEATURES) + k for k, c in enumerate(self.categories)}
+        index = self._category_columns
         known = [(i, j) for i, j in enumerate(index.get(normalize_category(c)) for c in columns[CATEGORY_FEATURE]) if j is not None]
         if known:
             out[tuple(zip(*known))] = 1.0
