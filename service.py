@@ -101,6 +101,16 @@ def _openapi_document() -> dict[str, object]:
 app.openapi = _openapi_document  # type: ignore[method-assign]
 
 
+async def _current_service() -> object:
+    return bentoml.get_current_service()
+
+
+# BentoML hands `self` to route methods through Depends(get_current_service), a sync function that
+# FastAPI runs in its thread pool: a thread hop on every request. An async override is awaited in place
+# (1 item, c=1, 1 worker, three alternating wrk runs: p50 1.6-1.9 -> 1.4-1.6 ms).
+app.dependency_overrides[bentoml.get_current_service] = _current_service
+
+
 @app.exception_handler(PurchaseError)
 async def _domain_error(_: Request, exc: PurchaseError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
