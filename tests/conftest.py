@@ -177,6 +177,15 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_
 
 
 @pytest.fixture(scope="session")
+def overload_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_dir: Path) -> Iterator[Server]:
+    """One worker whose queue holds a single full request: a second one waiting is refused."""
+    env = {"MODEL_DIR": str(model_dir), "DEFAULT_MODEL": str(v1.model.tag), "MAX_QUEUED_ROWS": "1000"}
+    srv = start(tmp_path_factory, "overload", env, "/readyz")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
 def fault_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_dir: Path) -> Iterator[Server]:
     """Two workers, and a log file every write to fails (/dev/full: 'no space left on device')."""
     env = {"MODEL_DIR": str(model_dir), "API_WORKERS": "2", "DEFAULT_MODEL": str(v1.model.tag), "LOG_FILE": "/dev/full"}

@@ -1,4 +1,5 @@
-"""Faults: a killed worker, a corrupted archive, clients that vanish, a log file that cannot be written."""
+"""Faults: a killed worker, a corrupted archive, clients that vanish, a log file that cannot be written,
+a full prediction queue."""
 
 from __future__ import annotations
 
@@ -89,3 +90,24 @@ def test_a_log_file_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
         assert [type(h) for h in logger.handlers] == [logging.StreamHandler]  # stdout only, and no exception
     finally:
         logger.handlers = saved
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_nothing_else_fails(overload_server: Server) -> None:
+    """8 clients sending 1000 items each at a queue that holds 1000 rows: whoever finds it full gets
+    503 and Retry-After, everyone else their answer; no 500, and the service serves on."""
+    rows = [{**SPEC_CURL["features"][0], "user_id": f"user_{i:06d}"} for i in range(1000)]
+
+    def one(_: int) -> requests.Response:
+        return requests.post(overload_server.url + "/predict", json={"features": rows}, timeout=60)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(one, range(48)))
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) == {200, 503}, statuses
+    for response in responses:
+        if response.status_code == 503:
+            assert response.headers["Retry-After"] == "1"
+            assert response.json() == {"detail": "Service overloaded: the prediction queue is full, retry shortly"}
+        else:
+            assert len(response.json()["predictions"]) == 1000
+    assert requests.post(overload_server.url + "/predict", json=SPEC_CURL, timeout=30).status_code == 200
