@@ -9,28 +9,28 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test train models promote rollback build image bench profile bench-tools clean
+.PHONY: install model serve test lint mutate train models promote rollback build image bench profile bench-tools clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 # Train and promote a default model, only when the store holds none.
 model: install
-	$(PY) train_and_save.py --if-empty --promote --export
+	$(PY) -m purchase.cli.train --if-empty --promote --export
 
 serve: model
 	$(VENV)/bin/bentoml serve service:PurchasePrediction  # host, port, workers: API_* in the environment or .env
 
 train: install
-	$(PY) train_and_save.py $(ARGS)
+	$(PY) -m purchase.cli.train $(ARGS)
 
 # A Bento with the production model pinned by version; an OCI image of it, run and checked (needs root).
 build: model
-	$(PY) -m purchase.packaging
+	$(PY) -m purchase.cli.build
 
 image: model
 	bash deploy/image.sh
@@ -47,18 +47,34 @@ bench-tools: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt -c constraints.txt
 
-# The model registry (python -m purchase.registry --help): list, promote TAG=..., rollback.
+# Mutation testing (not part of `make test`): mutmut plants bugs in the in-process modules listed in
+# pyproject.toml and runs tests/unit against each; prints the share killed and the survivors.
+mutate: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutate.txt -c constraints.txt
+	rm -rf mutants
+	$(VENV)/bin/mutmut run > mutants.log 2>&1 || { tail -n 40 mutants.log; exit 1; }
+	$(VENV)/bin/mutmut export-cicd-stats >/dev/null
+	$(VENV)/bin/mutmut results | tee mutants/survivors.txt
+	$(PY) -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); print("mutation score: %(killed)d of %(total)d killed (%(survived)d survived, %(no_tests)d without tests, %(timeout)d timed out)" % s)'
+
+# The model registry (python -m purchase.cli.registry --help): list, promote TAG=..., rollback.
 models: install
-	$(PY) -m purchase.registry list
+	$(PY) -m purchase.cli.registry list
 
 promote: install
-	$(PY) -m purchase.registry promote $(TAG)
+	$(PY) -m purchase.cli.registry promote $(TAG)
 
 rollback: install
-	$(PY) -m purchase.registry rollback
+	$(PY) -m purchase.cli.registry rollback
 
-test: install
+# Lint and types first, then every test. In-process tests alone, in seconds: PYTEST_ARGS='-m "not server"'.
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache build

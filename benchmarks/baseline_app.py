@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+import pandas as pd
+from fastapi import FastAPI
 
-import pandas as pd  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-
-from purchase import store  # noqa: E402
-from purchase.schemas import PredictRequest, PredictResponse, Prediction  # noqa: E402
+from purchase import store
+from purchase.schemas import Prediction, PredictRequest, PredictResponse
 
 app = FastAPI(title="baseline")
 MODEL = store.default_model(os.environ.get("DEFAULT_MODEL"))
@@ -42,6 +40,6 @@ def predict(request: PredictRequest) -> PredictResponse:
     return PredictResponse(
         predictions=predictions,
         model_version=MODEL.tag.version,
-        timestamp=datetime.now(timezone.utc),
+        timestamp=datetime.now(UTC),
         latency_ms=(time.perf_counter() - started) * 1000,
     )

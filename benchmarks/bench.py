@@ -15,22 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
+from devtools.server import BIN, ServerProcess, home_sharing_models
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-BIN = Path(sys.executable).parent
-STORE_HOME = Path(os.environ.setdefault("BENTOML_HOME", str(ROOT / ".bentoml"))).resolve()  # the model store (make sets it)
+STORE_HOME = Path(
+    os.environ.setdefault("BENTOML_HOME", str(ROOT / ".bentoml"))
+).resolve()  # the model store (make sets it)
 ROW = {
     "user_id": "user_000123",
     "item_id": "item_00456",
@@ -46,13 +46,13 @@ ROW = {
     "item_category": "Electronics",
 }
 # (name, items per request, concurrent connections)
-SCENARIOS = [("1 item, c=1", 1, 1), ("1 item, c=32", 1, 32), ("1 item, c=64", 1, 64), ("100 items, c=1", 100, 1), ("1000 items, c=1", 1000, 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SCENARIOS = [
+    ("1 item, c=1", 1, 1),
+    ("1 item, c=32", 1, 32),
+    ("1 item, c=64", 1, 64),
+    ("100 items, c=1", 100, 1),
+    ("1000 items, c=1", 1000, 1),
+]
 
 
 def body_file(items: int) -> Path:
@@ -62,40 +62,30 @@ def body_file(items: int) -> Path:
     return path
 
 
-class Target:
-    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        self.name, self.port = name, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [c.replace("{port}", str(self.port)) for c in command]
-        self.log = open(Path(tempfile.gettempdir()) / f"purchase-bench-{name}.log", "w")
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+def start(name: str, command: list[str], env: dict[str, str]) -> ServerProcess:
+    return ServerProcess(command, env, Path(tempfile.gettempdir()) / f"purchase-bench-{name}.log", name=name)
 
-    def wait(self) -> None:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.post(self.url + "/predict", json={"features": [ROW]}, timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start; see {self.log.name}")
-            time.sleep(0.3)
 
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
+def wait_for_predictions(server: ServerProcess) -> None:
+    def ready() -> bool:
+        return requests.post(server.url + "/predict", json={"features": [ROW]}, timeout=2).status_code == 200
+
+    server.wait_until(ready, timeout_s=120)
 
 
 def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float]:
     env = {**os.environ, "WRK_BODY": str(body_file(items))}
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(ROOT / "benchmarks" / "wrk_report.lua"), url + "/predict"]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "benchmarks" / "wrk_report.lua"),
+        url + "/predict",
+    ]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["rps"] = result["requests"] / result["duration_s"]
@@ -103,33 +93,32 @@ def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float
     return result
 
 
-def bentoml_home(name: str) -> str:
-    """A BentoML home per server, sharing the model store: BentoML empties its home's metrics
-    directory whenever a server starts there, which would blank a server already running."""
-    home = Path(tempfile.gettempdir()) / f"purchase-bench-home-{name}"
-    home.mkdir(exist_ok=True)
-    models = home / "models"
-    if not models.exists():
-        models.symlink_to(STORE_HOME / "models")
-    return str(home)
-
-
-def bentoml_target(name: str, service_ref: str, env: dict[str, str]) -> Target:
+def bentoml_target(name: str, service_ref: str, env: dict[str, str]) -> ServerProcess:
+    home = home_sharing_models(Path(tempfile.gettempdir()) / f"purchase-bench-home-{name}", STORE_HOME)
     command = [str(BIN / "bentoml"), "serve", service_ref, "--host", "127.0.0.1", "--port", "{port}"]
-    return Target(name, command, {**env, "BENTOML_HOME": bentoml_home(name)})
+    return start(name, command, {**env, "BENTOML_HOME": str(home)})
 
 
-def service(workers: int) -> Target:
+def service(workers: int) -> ServerProcess:
     env = {"API_WORKERS": str(workers), "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
     return bentoml_target(f"service-{workers}w", "service:PurchasePrediction", env)
 
 
-def baseline(workers: int) -> Target:
-    command = [str(BIN / "gunicorn"), "benchmarks.baseline_app:app", "--workers", str(workers), "--worker-class", "uvicorn.workers.UvicornWorker", "--bind", "127.0.0.1:{port}"]
-    return Target(f"baseline-{workers}w", command, {"BENTOML_HOME": str(STORE_HOME)})
+def baseline(workers: int) -> ServerProcess:
+    command = [
+        str(BIN / "gunicorn"),
+        "benchmarks.baseline_app:app",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "uvicorn.workers.UvicornWorker",
+        "--bind",
+        "127.0.0.1:{port}",
+    ]
+    return start(f"baseline-{workers}w", command, {"BENTOML_HOME": str(STORE_HOME)})
 
 
-def noop(workers: int, tuned: bool) -> Target:
+def noop(workers: int, tuned: bool) -> ServerProcess:
     name, cls = ("noop-tuned", "NoopTuned") if tuned else ("noop", "Noop")
     return bentoml_target(f"{name}-{workers}w", f"benchmarks.noop_service:{cls}", {"API_WORKERS": str(workers)})
 
@@ -137,35 +126,56 @@ def noop(workers: int, tuned: bool) -> Target:
 def model_alone() -> dict[str, dict[str, float]]:
     """The booster on the request path's own matrix, in this process: what serving adds is the rest."""
     from purchase import store
-    from purchase.predict import feature_columns
     from purchase.schemas import FeatureRow
+    from purchase.serving.scoring import feature_columns
 
     booster, preprocessor = store.load(store.default_model(None))
     booster.set_param({"nthread": 1})
     out = {}
     for items in (1, 1000):
-        matrix = preprocessor.transform(feature_columns([FeatureRow(**json.loads(body_file(items).read_text())["features"][0])] * items))
+        matrix = preprocessor.transform(
+            feature_columns([FeatureRow(**json.loads(body_file(items).read_text())["features"][0])] * items)
+        )
         timings = []
         for _ in range(300 if items == 1 else 50):
             t0 = time.perf_counter()
             booster.inplace_predict(matrix)
             timings.append((time.perf_counter() - t0) * 1000)
-        out[f"{items} rows"] = {"p50_ms": statistics.median(timings), "rows_per_s": items / (statistics.median(timings) / 1000)}
+        out[f"{items} rows"] = {
+            "p50_ms": statistics.median(timings),
+            "rows_per_s": items / (statistics.median(timings) / 1000),
+        }
     return out
+
+
+def summary(result: dict[str, float]) -> str:
+    rps, p50, p99 = result["rps"], result["p50_ms"], result["p99_ms"]
+    return f"{rps:7.0f} req/s  p50 {p50:7.2f}  p99 {p99:7.2f} ms  errors {result['errors']}"
 
 
 METRICS = ("rps", "rows_per_s", "p50_ms", "p95_ms", "p99_ms")
 
 
 def run(workers: int, seconds: int, rounds: int, soak: int) -> dict:
-    results: dict = {"started": datetime.now(timezone.utc).isoformat(), "workers": workers, "seconds": seconds, "rounds": rounds, "cores": os.cpu_count()}
-    plan = [(service(workers), SCENARIOS), (baseline(workers), SCENARIOS), (noop(workers, False), SCENARIOS[:2]), (noop(workers, True), SCENARIOS[:2])]
+    results: dict = {
+        "started": datetime.now(UTC).isoformat(),
+        "workers": workers,
+        "seconds": seconds,
+        "rounds": rounds,
+        "cores": os.cpu_count(),
+    }
+    plan = [
+        (service(workers), SCENARIOS),
+        (baseline(workers), SCENARIOS),
+        (noop(workers, False), SCENARIOS[:2]),
+        (noop(workers, True), SCENARIOS[:2]),
+    ]
     if workers != 1:
         plan.append((service(1), SCENARIOS[:2]))
     samples: dict[str, dict[str, list[dict]]] = {}
     try:
         for target, _ in plan:
-            target.wait()
+            wait_for_predictions(target)
         for r in range(rounds):
             for name, items, connections in SCENARIOS:
                 for target, scenarios in plan:
@@ -174,12 +184,12 @@ def run(workers: int, seconds: int, rounds: int, soak: int) -> dict:
                     wrk(target.url, items, connections, 1)  # warm-up, not counted
                     result = wrk(target.url, items, connections, seconds)
                     samples.setdefault(target.name, {}).setdefault(name, []).append(result)
-                    print(f"round {r + 1}  {target.name:15} {name:16} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}", flush=True)
+                    print(f"round {r + 1}  {target.name:15} {name:16} {summary(result)}", flush=True)
         if soak:
             target = plan[0][0]
             result = wrk(target.url, 1, 32, soak)
             samples[target.name][f"soak {soak}s, c=32"] = [result]
-            print(f"soak {soak}s     {target.name:15} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}")
+            print(f"soak {soak}s     {target.name:15} {summary(result)}")
     finally:
         for target, _ in plan:
             target.stop()
@@ -187,14 +197,19 @@ def run(workers: int, seconds: int, rounds: int, soak: int) -> dict:
     results["runs"] = {t: {name: median_of(rs) for name, rs in by_name.items()} for t, by_name in samples.items()}
     results["model_alone"] = model_alone()
     results["ratios"] = ratios(results["runs"], workers)
-    results["ratios_per_round"] = [ratios({t: {n: rs[r] for n, rs in by_name.items() if r < len(rs)} for t, by_name in samples.items()}, workers) for r in range(rounds)]
+    results["ratios_per_round"] = [
+        ratios({t: {n: rs[r] for n, rs in by_name.items() if r < len(rs)} for t, by_name in samples.items()}, workers)
+        for r in range(rounds)
+    ]
     return results
 
 
 def median_of(results: list[dict]) -> dict:
     """Each figure's median over the rounds; errors are summed, so none hides behind a median."""
     summary = {key: statistics.median(r[key] for r in results) for key in METRICS}
-    summary.update(errors=sum(r["errors"] for r in results), requests=sum(r["requests"] for r in results), rounds=len(results))
+    summary.update(
+        errors=sum(r["errors"] for r in results), requests=sum(r["requests"] for r in results), rounds=len(results)
+    )
     return summary
 
 
@@ -204,7 +219,8 @@ def ratios(runs: dict, workers: int) -> dict[str, float]:
         "c32 req/s, service / baseline (target >= 2.5)": s["1 item, c=32"]["rps"] / b["1 item, c=32"]["rps"],
         "c32 p99 ms, service (target <= 50)": s["1 item, c=32"]["p99_ms"],
         "c32 errors, service (target 0)": s["1 item, c=32"]["errors"],
-        "1000 items p50, service / baseline (target <= 0.4)": s["1000 items, c=1"]["p50_ms"] / b["1000 items, c=1"]["p50_ms"],
+        "1000 items p50, service / baseline (target <= 0.4)": s["1000 items, c=1"]["p50_ms"]
+        / b["1000 items, c=1"]["p50_ms"],
         "c1 p50, service / noop (target <= 1.5)": s["1 item, c=1"]["p50_ms"] / n["1 item, c=1"]["p50_ms"],
         "c1 p50, service / noop-tuned (same server tuning)": s["1 item, c=1"]["p50_ms"] / nt["1 item, c=1"]["p50_ms"],
     }
@@ -212,10 +228,11 @@ def ratios(runs: dict, workers: int) -> dict[str, float]:
 
 def write(results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"bench-{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
+    stem = RESULTS / f"bench-{datetime.now(UTC):%Y%m%d_%H%M%S}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
     lines = [
-        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s per scenario (errors: the sum); "
+        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s per scenario "
+        "(errors: the sum); "
         f"{results['cores']} cores, {results['started'][:16]} UTC.",
         "",
         "| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |",
@@ -223,7 +240,10 @@ def write(results: dict) -> Path:
     ]
     for target, runs in results["runs"].items():
         for name, r in runs.items():
-            lines.append(f"| {target} | {name} | {r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
+            figures = (
+                f"{r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f}"
+            )
+            lines.append(f"| {target} | {name} | {figures} | {r['errors']} |")
     lines += ["", "| model alone (in-process) | p50 ms | rows/s |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['p50_ms']:.3f} | {v['rows_per_s']:.0f} |" for k, v in results["model_alone"].items()]
     lines += ["", "| ratio | from the medians | each round |", "|---|---:|---|"]
@@ -253,7 +273,9 @@ def chart(results: dict, path: Path) -> None:
         ax.set_title(title)
     axes[1].set_yscale("log")
     axes[0].legend()
-    fig.suptitle(f"purchase prediction, {results['workers']} worker(s), {results['cores']} cores, {results['started'][:16]} UTC")
+    fig.suptitle(
+        f"purchase prediction, {results['workers']} worker(s), {results['cores']} cores, {results['started'][:16]} UTC"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 

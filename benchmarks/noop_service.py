@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+import bentoml
+from fastapi import FastAPI
 
-import bentoml  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-
-from purchase.runtime import UNTRACED, tune_garbage_collector  # noqa: E402
+from purchase.serving.runtime import UNTRACED, tune_garbage_collector
 
 WORKERS = int(os.environ.get("API_WORKERS", "1"))
 app = FastAPI()

@@ -11,21 +11,26 @@ import argparse
 import subprocess
 import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .bench import BIN, RESULTS, service, wrk
+from devtools.server import BIN
+
+from .bench import RESULTS, service, wait_for_predictions, wrk
 
 # (layer, file path fragments), matched from the innermost frame outwards: the first match wins.
 LAYERS = [
     ("model call (XGBoost inplace_predict)", ("xgboost/",)),
-    ("request parsing and validation (pydantic)", ("purchase/schemas.py", "pydantic/")),
+    ("request parsing and validation (pydantic)", ("purchase/schemas.py", "purchase/serving/codec.py", "pydantic/")),
     ("feature transform", ("purchase/features.py",)),
-    ("metrics (prometheus_client)", ("prometheus_client/", "purchase/metrics.py")),
+    ("metrics (prometheus_client)", ("prometheus_client/", "purchase/serving/metrics.py")),
     ("access log (logging, python-json-logger)", ("logging/", "pythonjsonlogger/")),
-    ("batching and thread hand-off", ("purchase/batching.py", "anyio/", "concurrent/", "threading.py")),
-    ("prediction: routing, answer, JSON", ("purchase/predict.py", "orjson")),
-    ("edge: request ids, keys, limits", ("purchase/edge.py", "purchase/security.py")),
+    ("batching and thread hand-off", ("purchase/serving/batching.py", "anyio/", "concurrent/", "threading.py")),
+    ("prediction: routing, answer, JSON", ("purchase/serving/scoring.py", "purchase/serving/loaded.py", "orjson")),
+    (
+        "edge: request ids, keys, limits",
+        ("purchase/serving/edge.py", "purchase/serving/security.py", "purchase/serving/routes.py"),
+    ),
     ("BentoML middlewares (metrics, tracing, timeout)", ("bentoml/", "_bentoml_impl/", "opentelemetry/")),
     ("FastAPI and Starlette (routing, route handler)", ("fastapi/", "starlette/", "service.py")),
     ("HTTP server (uvicorn, httptools)", ("uvicorn/", "httptools/")),
@@ -57,18 +62,37 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"profile-{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
+    stem = RESULTS / f"profile-{datetime.now(UTC):%Y%m%d_%H%M%S}"
     raw = stem.with_suffix(".raw.txt")
     target = service(1)
     try:
-        target.wait()
-        worker = subprocess.run(["pgrep", "-f", "-P", str(target.process.pid), "_bentoml_impl.worker"], capture_output=True, text=True, check=True).stdout.split()[0]
+        wait_for_predictions(target)
+        worker = subprocess.run(
+            ["pgrep", "-f", "-P", str(target.process.pid), "_bentoml_impl.worker"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
         wrk(target.url, 1, args.connections, 2)  # warm-up
         load: dict = {}
         driver = threading.Thread(target=lambda: load.update(wrk(target.url, 1, args.connections, args.seconds + 2)))
         driver.start()
         # 100 Hz: enough samples, little slowdown of the 2 cores the worker and wrk share
-        record = [str(BIN / "py-spy"), "record", "--rate", "100", "--duration", str(args.seconds), "--pid", worker, "--format", "raw", "--output", str(raw), "--nonblocking"]
+        record = [
+            str(BIN / "py-spy"),
+            "record",
+            "--rate",
+            "100",
+            "--duration",
+            str(args.seconds),
+            "--pid",
+            worker,
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ]
         subprocess.run(record, check=True, capture_output=True)
         driver.join()
     finally:

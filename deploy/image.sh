@@ -60,7 +60,7 @@ fi
 model=${MODEL:-$("$PY" -c "from purchase import store; print(store.default_model(None).tag)")}
 model_version=${model#*:}
 say "building the Bento with $model"
-bento=$("$PY" -m purchase.packaging --model "$model" --base-image "$BASE" | tail -n 1)
+bento=$("$PY" -m purchase.cli.build --model "$model" --base-image "$BASE" | tail -n 1)
 tag="$IMAGE:$model_version"
 say "containerizing $bento as $tag"
 "$ROOT/.venv/bin/bentoml" containerize "$bento" --backend buildah -t "$tag" >"$OCI_DIR/containerize.log" 2>&1 \

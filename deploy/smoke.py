@@ -1,6 +1,6 @@
 """Smoke test of a running service: wait until ready, then the spec's /health and /predict.
 
-    python deploy/smoke.py http://127.0.0.1:8000 [expected model_version]
+python deploy/smoke.py http://127.0.0.1:8000 [expected model_version]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.spec_examples import SPEC_CURL, SPEC_EXAMPLE  # noqa: E402
+from purchase.examples import SPEC_CURL, SPEC_EXAMPLE
 
 
 def main(url: str, expected_version: str | None = None, timeout_s: float = 120.0) -> None:

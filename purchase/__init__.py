@@ -1,3 +1,14 @@
-"""Purchase prediction: will this user buy this item? Training, model store and serving logic."""
+"""Purchase prediction: will this user buy this item?
+
+The package's top level is the contract that training and serving share: the feature definitions
+(`features`), the request and response models (`schemas`), the domain errors (`errors`), the settings
+(`settings`) and the model store (`store`). `training/` turns an event log into a stored version,
+`serving/` answers requests with it, and `cli/` holds the commands people run.
+"""
+
+import os
+
+# BentoML reads this at its first usage event, not at import: set here, it covers every entry point.
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 __version__ = "1.0.0"

@@ -106,7 +106,11 @@ class Preprocessor:
         out[:, :base] = raw.T
         out[:, base : base + len(ENGINEERED_FEATURES)] = engineered.T
         index = self._category_columns
-        known = [(i, j) for i, j in enumerate(index.get(normalize_category(c)) for c in columns[CATEGORY_FEATURE]) if j is not None]
+        known = [
+            (i, j)
+            for i, j in enumerate(index.get(normalize_category(c)) for c in columns[CATEGORY_FEATURE])
+            if j is not None
+        ]
         if known:
             out[tuple(zip(*known))] = 1.0
         return out

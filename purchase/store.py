@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bentoml
 import xgboost as xgb
@@ -23,7 +23,7 @@ PRODUCTION, CANDIDATE, ARCHIVED = "production", "candidate", "archived"
 def new_version() -> str:
     """The spec's model_version, `xgboost_<UTC yyyymmdd_HHMMSS>`; waits out a clash within one second."""
     while True:
-        version = f"{FRAMEWORK}_{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
+        version = f"{FRAMEWORK}_{datetime.now(UTC):%Y%m%d_%H%M%S}"
         if not _exists(f"{MODEL_NAME}:{version}"):
             return version
         time.sleep(0.2)
@@ -73,6 +73,11 @@ def versions() -> list[bentoml.Model]:
     return sorted(found, key=lambda m: m.info.creation_time)
 
 
+def stored_metrics(model: bentoml.Model) -> dict[str, dict[str, float]]:
+    """Test-split metrics per model (xgboost, logistic_regression, oracle), as training stored them."""
+    return cast(dict[str, dict[str, float]], model.info.metadata.get("metrics", {}))
+
+
 def stage(model: bentoml.Model) -> str:
     return model.info.labels.get("stage", CANDIDATE)
 
@@ -95,8 +100,8 @@ def default_model(tag: str | None) -> bentoml.Model | None:
     if tag:
         return get(tag)
     all_versions = versions()
-    production = [m for m in all_versions if stage(m) == PRODUCTION]
-    return (production or all_versions or [None])[-1]
+    candidates = [m for m in all_versions if stage(m) == PRODUCTION] or all_versions
+    return candidates[-1] if candidates else None
 
 
 def set_production(tag: str) -> bentoml.Model:
@@ -106,7 +111,7 @@ def set_production(tag: str) -> bentoml.Model:
     for model in versions():
         if model.tag != target.tag and stage(model) == PRODUCTION:
             _set_labels(model, stage=ARCHIVED)
-    _set_labels(target, stage=PRODUCTION, promoted_at=datetime.now(timezone.utc).isoformat())
+    _set_labels(target, stage=PRODUCTION, promoted_at=datetime.now(UTC).isoformat())
     return target
 
 
@@ -185,7 +190,7 @@ def load(model: bentoml.Model) -> tuple[xgb.Booster, Preprocessor]:
     if model.tag.name != MODEL_NAME or model.info.module not in XGBOOST_MODULES:
         raise InvalidModel(f"{model.tag} is not an XGBoost {MODEL_NAME} (module {model.info.module})")
     try:
-        preprocessor = Preprocessor.from_dict(model.info.metadata["preprocessor"])
+        preprocessor = Preprocessor.from_dict(cast(dict[str, Any], model.info.metadata["preprocessor"]))
     except (KeyError, ValueError) as exc:
         raise InvalidModel(f"{model.tag} has no preprocessor matching this service's feature contract") from exc
     try:

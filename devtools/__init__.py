@@ -1,0 +1,1 @@
+"""Helpers for developing the service: starting it for tests and benchmarks."""

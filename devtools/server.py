@@ -1,0 +1,100 @@
+"""Start a server process on a free loopback port and stop it with all its workers: the one launcher
+of the tests, the benchmark and the profiler."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVICE = "service:PurchasePrediction"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def home_sharing_models(home: Path, store_home: Path) -> Path:
+    """A BENTOML_HOME of its own for one server, sharing the model store of `store_home`: BentoML
+    empties $BENTOML_HOME/prometheus_multiproc_dir whenever a server starts there, which would blank
+    the metrics of a server already running on the same home."""
+    home.mkdir(parents=True, exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(store_home.resolve() / "models", target_is_directory=True)
+    return home
+
+
+class ServerProcess:
+    """`command` may name `{port}`; the process gets its own process group, so stop() reaches every worker."""
+
+    def __init__(
+        self, command: list[str], env: dict[str, str], log_path: Path, port: int | None = None, name: str = "server"
+    ) -> None:
+        self.name = name
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [part.replace("{port}", str(self.port)) for part in command],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float = 90.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            try:
+                if ready():
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready within {timeout_s}s:\n{self.log()[-3000:]}")
+
+    def wait(self, path: str = "/livez", timeout_s: float = 90.0) -> ServerProcess:
+        """Until GET `path` answers 200."""
+        return self.wait_until(lambda: requests.get(self.url + path, timeout=1).status_code == 200, timeout_s)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def bentoml_serve(env: dict[str, str], log_path: Path, target: str = SERVICE, flags: bool = True) -> ServerProcess:
+    """`bentoml serve` with the repository's configuration. `flags`: bind with --host/--port; else
+    through the service's own API_HOST/API_PORT settings."""
+    port = free_port()
+    bind = ["--host", "127.0.0.1", "--port", str(port)] if flags else []
+    env = {"BENTOML_CONFIG": str(ROOT / "configuration.yaml"), **env}
+    if not flags:
+        env |= {"API_HOST": "127.0.0.1", "API_PORT": str(port)}
+    return ServerProcess([str(BIN / "bentoml"), "serve", target, *bind], env, log_path, port)

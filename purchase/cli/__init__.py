@@ -1,0 +1,1 @@
+"""Command-line tools: train a version, manage the registry, build a Bento."""

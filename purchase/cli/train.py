@@ -1,0 +1,76 @@
+"""Train a purchase model and register it in the BentoML model store.
+
+python -m purchase.cli.train                       # synthetic data, seed 42
+python -m purchase.cli.train --events log.csv      # a real event log in the public e-commerce schema
+python -m purchase.cli.train --promote --export    # mark as production; also write models/*.bentomodel
+python -m purchase.cli.train --write-events f.csv  # only write a synthetic log in that schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .. import store
+from ..settings import get_settings
+from ..training import synthetic
+from ..training.evaluate import format_table
+from ..training.train import TrainConfig, fit, load_dataset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=Path, help="CSV event log (event_time, event_type, product_id, ...)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--users", type=int, default=defaults.n_users, help="synthetic users")
+    parser.add_argument("--days", type=int, default=defaults.n_days, help="synthetic days (at least 60)")
+    parser.add_argument("--horizon-days", type=int, default=defaults.horizon_days)
+    parser.add_argument("--warmup-days", type=int, default=defaults.warmup_days)
+    parser.add_argument("--promote", action="store_true", help="mark the new version as the production model")
+    parser.add_argument("--export", action="store_true", help="also write MODEL_DIR/<name>-<version>.bentomodel")
+    parser.add_argument("--if-empty", action="store_true", help="do nothing when the store already holds a model")
+    parser.add_argument("--write-events", type=Path, metavar="CSV", help="write a synthetic event log and exit")
+    args = parser.parse_args(argv)
+    if args.events is None and args.days < 60:
+        parser.error("--days must be at least 60")
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Returns the new model's tag, or "" when nothing was trained."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
+
+    if args.if_empty and store.versions():
+        progress(f"the store already holds {store.MODEL_NAME}; not training (--if-empty)")
+        return ""
+
+    if args.write_events:
+        log = synthetic.generate(n_users=args.users, n_days=args.days, seed=args.seed).events
+        log.to_csv(args.write_events, index=False)
+        progress(f"wrote {len(log):,} events to {args.write_events}")
+        return ""
+
+    config = TrainConfig(
+        seed=args.seed,
+        n_users=args.users,
+        n_days=args.days,
+        horizon_days=args.horizon_days,
+        warmup_days=args.warmup_days,
+    )
+    result = fit(load_dataset(config, args.events, progress), config, progress)
+    print("\nTest split (last as-of time):\n" + format_table(result.metrics) + "\n")
+    model = store.save(result.booster, result.preprocessor, result.metadata, promote=args.promote)
+    progress(f"saved {model.tag} (stage {store.stage(model)})")
+    if args.export:
+        progress(f"exported {store.export(str(model.tag), get_settings().model_dir)}")
+    return str(model.tag)
+
+
+if __name__ == "__main__":
+    main()

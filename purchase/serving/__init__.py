@@ -1,0 +1,1 @@
+"""Serving: loaded models, scoring and routing, model changes across workers, and the HTTP edge."""

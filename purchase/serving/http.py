@@ -1,0 +1,112 @@
+"""The FastAPI app the service mounts: its OpenAPI document, the route table, and domain errors
+mapped to HTTP statuses in one place.
+
+The routes live in a FastAPI app mounted into the BentoML service, because BentoML's own
+`@bentoml.api` routes are POST-only and answer errors in their own shape; the spec needs GET
+routes, `{"detail": ...}` errors and one OpenAPI document for /docs and /redoc. BentoML still
+runs the server: workers, /livez, /readyz, /metrics, CORS, configuration, build and containerize.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import bentoml
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+
+from .. import __version__
+from ..errors import Overloaded, PurchaseError
+from ..schemas import ErrorResponse, PredictRequest, describe_validation_errors
+from .routes import DeclaredRoutes, RouteTable
+from .security import Access
+
+logger = logging.getLogger("purchase.service")
+TITLE = "E-Commerce Purchase Prediction API"
+DESCRIPTION = (
+    "Will this user buy this item? Purchase predictions for 1 to MAX_BATCH_SIZE (user, item) pairs per request, "
+    'from an XGBoost model in the BentoML model store. Errors are JSON `{"detail": ...}`: 400 invalid input '
+    "(naming the field and the item's index), 404 unknown model, 500 prediction failed, 503 no model loaded."
+)
+# BentoML's own routes, served beside ours: listed so the docs show the whole API, declared with their access.
+BENTOML_ROUTES = {
+    "/livez": {"get": {"summary": "Liveness (BentoML)", "responses": {"200": {"description": "alive"}}}},
+    "/readyz": {
+        "get": {
+            "summary": "Readiness (BentoML): 503 while no model is loaded",
+            "responses": {"200": {"description": "ready"}, "503": {"description": "no model loaded"}},
+        }
+    },
+    "/metrics": {"get": {"summary": "Prometheus metrics (BentoML)", "responses": {"200": {"description": "text"}}}},
+}
+# /predict reads its body itself, so its document is given here (and the models added in _openapi_document).
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+    }
+}
+
+ROUTE_TABLE = RouteTable()
+for path in ("/livez", "/readyz", "/healthz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+    ROUTE_TABLE.declare("GET", path, Access.PUBLIC)
+ROUTE_TABLE.declare_prefix("/static-offline-docs/", Access.PUBLIC)
+ROUTE_TABLE.declare("GET", "/metrics", Access.METRICS)
+
+app = FastAPIOffline(
+    title=TITLE, version=__version__, description=DESCRIPTION, swagger_ui_parameters={"validatorUrl": None}
+)
+routes = DeclaredRoutes(app, ROUTE_TABLE)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """The documented error answers of a route."""
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _openapi_document() -> dict[str, object]:
+    """FastAPI's document, corrected: invalid input is 400 here, not 422, and BentoML's probes are listed."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(unused, None)
+        request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema["components"]["schemas"].update(request_schema.pop("$defs"), PredictRequest=request_schema)
+        schema["paths"].update(BENTOML_ROUTES)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+app.openapi = _openapi_document  # type: ignore[method-assign]
+
+
+async def _current_service() -> object:
+    return bentoml.get_current_service()
+
+
+# BentoML hands `self` to route methods through Depends(get_current_service), a sync function that
+# FastAPI runs in its thread pool: a thread hop on every request. An async override is awaited in place.
+app.dependency_overrides[bentoml.get_current_service] = _current_service
+
+
+@app.exception_handler(PurchaseError)
+async def _domain_error(_: Request, exc: PurchaseError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": describe_validation_errors(exc.errors())}, status_code=400)
+
+
+@app.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s", request.url.path)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)

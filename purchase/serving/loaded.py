@@ -1,0 +1,102 @@
+"""One loaded model version: checked at load, scored through its own batching queue and cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import bentoml
+import numpy as np
+import xgboost as xgb
+
+from .. import store
+from ..errors import Overloaded, PredictionFailed
+from ..features import Preprocessor
+from ..settings import Settings
+from . import metrics
+from .batching import Batcher
+from .cache import RowCache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServingModel:
+    """One loaded version with its own batching queue, so a batch never mixes two versions."""
+
+    model: bentoml.Model
+    booster: xgb.Booster
+    preprocessor: Preprocessor
+    loaded_at: datetime
+    source_path: str | None
+    max_batch_rows: int
+    max_queued_rows: int
+    cache_rows: int = 0  # 0: no cache
+
+    def __post_init__(self) -> None:
+        assert self.model.tag.version is not None  # a stored model always has one
+        self.version: str = self.model.tag.version
+        self.tag = str(self.model.tag)
+        self._batcher = Batcher(self._score_batch, self.max_batch_rows, self.max_queued_rows)
+        self.cache = RowCache(self.cache_rows) if self.cache_rows else None
+
+    def _score_batch(self, matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Rows of concurrent requests scored in one model call (run in a worker thread)."""
+        stacked = np.concatenate(matrices) if len(matrices) > 1 else matrices[0]
+        metrics.record_batch(len(matrices), len(stacked))
+        probabilities = self.booster.inplace_predict(stacked)
+        return np.split(probabilities, np.cumsum([len(m) for m in matrices])[:-1])
+
+    async def score(self, columns: dict[str, Sequence[object]]) -> np.ndarray:
+        matrix = self.preprocessor.transform(columns)
+        if self.cache is None:
+            return await self._score_matrix(matrix)
+        keys = [row.tobytes() for row in matrix]
+        found = [self.cache.get(key) for key in keys]
+        missing = [i for i, p in enumerate(found) if p is None]
+        metrics.record_cache(hits=len(keys) - len(missing), misses=len(missing))
+        if missing:
+            for i, p in zip(missing, (await self._score_matrix(matrix[missing])).tolist()):
+                found[i] = p
+                self.cache.put(keys[i], p)
+        return np.array(found, dtype=np.float64)
+
+    async def _score_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        try:
+            probabilities = await self._batcher.score(matrix)
+        except Overloaded:
+            raise
+        except Exception as exc:
+            logger.exception("prediction failed with model %s", self.version)
+            raise PredictionFailed("Prediction failed") from exc
+        return probabilities.astype(np.float64)
+
+    async def close(self) -> None:
+        """Let the requests already queued for this version finish before it is dropped."""
+        while not self._batcher.idle:
+            await asyncio.sleep(0.05)
+
+
+def load_version(model: bentoml.Model, settings: Settings, source_path: str | None = None) -> ServingModel:
+    """Load and check a model without touching the ones serving (blocking: call off the event loop)."""
+    started = time.perf_counter()
+    booster, preprocessor = store.load(model)
+    booster.set_param({"nthread": settings.xgb_threads})
+    serving = ServingModel(
+        model=model,
+        booster=booster,
+        preprocessor=preprocessor,
+        loaded_at=datetime.now(UTC),
+        source_path=source_path,
+        max_batch_rows=settings.max_batch_size,
+        max_queued_rows=settings.max_queued_rows,
+        cache_rows=settings.cache_size if settings.enable_caching else 0,
+    )
+    # A model that cannot score a row must fail here, not on live traffic.
+    serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))
+    logger.debug("loaded %s in %.1f ms", model.tag, (time.perf_counter() - started) * 1000)
+    return serving

@@ -1,0 +1,166 @@
+"""Per-version Prometheus counters, shown at /metrics (summed over workers) and in /model-info.
+
+The counters are created on first use, not at import: BentoML switches prometheus_client to
+multiprocess mode in each worker after the service module is imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+
+@functools.cache
+def _counters() -> SimpleNamespace:
+    import prometheus_client as prom
+
+    return SimpleNamespace(
+        requests=prom.Counter(
+            "purchase_model_requests",
+            "Requests (or parts of one, in an A/B split) scored, by version and role",
+            ["model_version", "role"],
+        ),
+        predictions=prom.Counter(
+            "purchase_predictions", "Rows scored, by version and predicted class", ["model_version", "predicted_class"]
+        ),
+        shadow=prom.Counter(
+            "purchase_shadow_rows",
+            "Rows a shadow version scored, by whether its class agreed with the answer",
+            ["model_version", "agreed"],
+        ),
+        batch_requests=prom.Histogram(
+            "purchase_batch_requests",
+            "Requests whose rows one model call scored (adaptive batching)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+        ),
+        batch_rows=prom.Histogram(
+            "purchase_batch_rows", "Rows one model call scored", buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 2000, 5000)
+        ),
+        probability=prom.Histogram(
+            "purchase_probability",
+            "Predicted purchase probabilities, by version",
+            ["model_version"],
+            buckets=tuple(i / 10 for i in range(1, 11)),
+        ),
+        responses=prom.Counter("purchase_http_responses", "Responses, by route and status code", ["path", "status"]),
+        cache=prom.Counter("purchase_cache_rows", "Rows looked up in the response cache, by result", ["result"]),
+        loads=prom.Counter("purchase_model_loads", "Model loads in a worker, by outcome", ["outcome"]),
+        serving=prom.Gauge(
+            "purchase_model_serving",
+            "1 for each version a worker serves, by role",
+            ["model_version", "role"],
+            multiprocess_mode="livemax",
+        ),
+    )
+
+
+def record_response(route: str, status: int) -> None:
+    """`route`: the route table's label, so the label set stays small whatever paths clients send."""
+    _response_counter(route, status).inc()
+
+
+# Labelled children, looked up once: `labels()` takes a lock and builds keys on every call (hot path).
+@functools.lru_cache(maxsize=512)
+def _response_counter(route: str, status: int) -> Any:
+    return _counters().responses.labels(route, str(status))
+
+
+@functools.lru_cache(maxsize=256)
+def _scored_children(version: str, role: str) -> SimpleNamespace:
+    counters = _counters()
+    probability = counters.probability.labels(version)
+    return SimpleNamespace(
+        requests=counters.requests.labels(version, role),
+        positive=counters.predictions.labels(version, "1"),
+        negative=counters.predictions.labels(version, "0"),
+        probability=probability,
+        upper_bounds=np.asarray(probability._upper_bounds),
+    )
+
+
+def _observe_probabilities(children: SimpleNamespace, probabilities: np.ndarray) -> None:
+    """Observe a whole batch at once. prometheus_client has no bulk observe, and 1000 single ones cost
+    milliseconds in multiprocess mode, so this adds to the histogram's bucket and sum values directly."""
+    histogram = children.probability
+    bucket = np.searchsorted(children.upper_bounds, probabilities, side="left")
+    for i, count in enumerate(np.bincount(bucket, minlength=len(children.upper_bounds)).tolist()):
+        if count:
+            histogram._buckets[i].inc(count)
+    histogram._sum.inc(float(probabilities.sum()))
+
+
+def record_cache(hits: int, misses: int) -> None:
+    counters = _counters()
+    counters.cache.labels("hit").inc(hits)
+    counters.cache.labels("miss").inc(misses)
+
+
+def record_load(ok: bool) -> None:
+    _counters().loads.labels("success" if ok else "failure").inc()
+
+
+def record_serving(before: dict[str, str], after: dict[str, str]) -> None:
+    """Versions by role ({version: role}) before and after a change in this worker."""
+    gauge = _counters().serving
+    for version, role in before.items():
+        if after.get(version) != role:
+            gauge.labels(version, role).set(0)
+    for version, role in after.items():
+        gauge.labels(version, role).set(1)
+
+
+def record_batch(requests: int, rows: int) -> None:
+    counters = _counters()
+    counters.batch_requests.observe(requests)
+    counters.batch_rows.observe(rows)
+
+
+def record_scored(version: str, role: str, probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Count a scored request and its rows; returns the predicted classes."""
+    children = _scored_children(version, role)
+    classes = probabilities >= threshold
+    children.requests.inc()
+    positives = int(np.count_nonzero(classes))
+    if positives:
+        children.positive.inc(positives)
+    if positives < len(classes):
+        children.negative.inc(len(classes) - positives)
+    _observe_probabilities(children, probabilities)
+    return classes
+
+
+def record_shadow(version: str, agreed: int, total: int) -> None:
+    counters = _counters()
+    counters.shadow.labels(version, "true").inc(agreed)
+    counters.shadow.labels(version, "false").inc(total - agreed)
+
+
+def counts_by_version() -> dict[str, dict[str, float]]:
+    """Totals over every worker of this server (one worker's own when not under `bentoml serve`)."""
+    import prometheus_client as prom
+    from prometheus_client import multiprocess
+
+    _counters()
+    registry = prom.REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for family in registry.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_total") or "model_version" not in sample.labels:
+                continue
+            labels = sample.labels
+            if family.name == "purchase_model_requests":
+                totals[labels["model_version"]][f"{labels['role']}_requests"] += sample.value
+            elif family.name == "purchase_predictions":
+                totals[labels["model_version"]][f"predicted_{labels['predicted_class']}"] += sample.value
+            elif family.name == "purchase_shadow_rows":
+                key = "shadow_agreed" if labels["agreed"] == "true" else "shadow_disagreed"
+                totals[labels["model_version"]][key] += sample.value
+    return {version: dict(counts) for version, counts in totals.items()}

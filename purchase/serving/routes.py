@@ -1,0 +1,65 @@
+"""The route table: each route's access level, declared next to the route itself. The edge reads it
+to authorize a request and the metrics to label it; a path nobody declared needs an API key (when
+keys are set) and shares the metrics label "other", so scanners cannot grow the label set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from .security import Access
+
+OTHER = "other"
+LEAST_RESTRICTED_FIRST = [Access.PUBLIC, Access.METRICS, Access.PREDICT, Access.ADMIN]
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self._access: dict[tuple[str, str], Access] = {}
+        self._by_path: dict[str, Access] = {}  # for other methods on a known path, which get a 405
+        self._prefixes: dict[str, Access] = {}
+
+    def declare(self, method: str, path: str, access: Access) -> None:
+        self._access[(method.upper(), path)] = access
+        known = self._by_path.get(path)
+        self._by_path[path] = access if known is None else min(known, access, key=LEAST_RESTRICTED_FIRST.index)
+
+    def declare_prefix(self, prefix: str, access: Access) -> None:
+        """Every path under `prefix` (static files of the docs pages)."""
+        self._prefixes[prefix] = access
+
+    def declared(self, method: str, path: str) -> Access | None:
+        return self._access.get((method.upper(), path))
+
+    def access(self, method: str, path: str) -> Access:
+        if method == "OPTIONS":  # CORS preflight: answered by the CORS layer, never a route
+            return Access.PUBLIC
+        found = self._access.get((method, path)) or self._by_path.get(path)
+        if found is not None:
+            return found
+        for prefix, access in self._prefixes.items():
+            if path.startswith(prefix):
+                return access
+        return Access.PREDICT
+
+    def label(self, path: str) -> str:
+        """The metrics label of a request: its route's path, else "other"."""
+        return path if path in self._by_path else OTHER
+
+
+class DeclaredRoutes:
+    """`app.get` / `app.post` that also declare the route's access level: `@routes.post("/x", Access.ADMIN)`."""
+
+    def __init__(self, app: FastAPI, table: RouteTable) -> None:
+        self.app = app
+        self.table = table
+
+    def get(self, path: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
+        self.table.declare("GET", path, access)
+        return self.app.get(path, **kwargs)
+
+    def post(self, path: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
+        self.table.declare("POST", path, access)
+        return self.app.post(path, **kwargs)

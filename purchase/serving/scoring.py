@@ -1,0 +1,123 @@
+"""Scoring a /predict request: the rows go to the version their user is routed to (A/B), a shadow
+version scores them too without touching the answer, and each row gets its class and confidence."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import PurchaseError
+from ..features import CATEGORY_FEATURE, NUMERIC_FEATURES
+from ..schemas import FeatureRow, PredictRequest
+from . import metrics
+from .background import Background
+from .lifecycle import ModelManager
+from .loaded import ServingModel
+from .routing import Routing
+
+# Confidence is how far the probability sits from the threshold, as a share of the way to 0 or 1.
+HIGH_CONFIDENCE_MARGIN = 0.5
+MEDIUM_CONFIDENCE_MARGIN = 0.2
+MODEL_INPUTS = (*NUMERIC_FEATURES, CATEGORY_FEATURE)
+_model_inputs_of = operator.attrgetter(*MODEL_INPUTS)
+
+
+def confidence(probability: Sequence[float], threshold: float) -> list[str]:
+    # Plain Python: for the usual few rows numpy's per-call overhead costs more than the arithmetic.
+    levels = []
+    for p in probability:
+        room = 1.0 - threshold if p >= threshold else threshold
+        margin = abs(p - threshold) / room if room > 0 else 1.0
+        levels.append(
+            "high" if margin >= HIGH_CONFIDENCE_MARGIN else "medium" if margin >= MEDIUM_CONFIDENCE_MARGIN else "low"
+        )
+    return levels
+
+
+def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, Sequence[object]]:
+    """Validated request rows → the columns `Preprocessor.transform` takes (None stays missing)."""
+    return dict(zip(MODEL_INPUTS, zip(*map(_model_inputs_of, rows))))
+
+
+def _subset(columns: dict[str, Sequence[object]], rows: np.ndarray) -> dict[str, Sequence[object]]:
+    return {name: [values[i] for i in rows] for name, values in columns.items()}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A scored request, row for row in the request's order."""
+
+    rows: Sequence[FeatureRow]
+    probabilities: list[float]
+    classes: list[int]
+    confidence: list[str]
+    model_version: str  # the version that scored every row, or the primary's when two did
+    row_versions: list[str] | None  # during an A/B test only: the version of each row
+
+
+class Scorer:
+    def __init__(self, manager: ModelManager, default_threshold: float) -> None:
+        self.manager = manager
+        self.default_threshold = default_threshold
+        self._background: Background = manager.background
+
+    async def predict(self, request: PredictRequest) -> Scored:
+        routing = self.manager.require()
+        rows = request.features
+        threshold = self.default_threshold if request.threshold is None else request.threshold
+        columns = feature_columns(rows)
+        row_versions: list[str] | None = None
+        if routing.candidate is None:
+            probabilities = await routing.primary.score(columns)
+            metrics.record_scored(routing.primary.version, "primary", probabilities, threshold)
+        else:
+            probabilities, row_versions = await self._split(routing, rows, columns, threshold)
+        classes = probabilities >= threshold
+        if routing.shadow is not None:
+            self._background.spawn(self._shadow(routing.shadow, columns, classes, threshold))
+        as_list = probabilities.tolist()
+        model_version = routing.primary.version
+        if row_versions is not None and len(set(row_versions)) == 1:
+            model_version = row_versions[0]
+        return Scored(
+            rows, as_list, classes.astype(int).tolist(), confidence(as_list, threshold), model_version, row_versions
+        )
+
+    async def _split(
+        self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, Sequence[object]], threshold: float
+    ) -> tuple[np.ndarray, list[str]]:
+        """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
+        assert routing.candidate is not None
+        to_candidate = np.array([routing.goes_to_candidate(row.user_id) for row in rows])
+        probabilities = np.empty(len(rows))
+        versions = [""] * len(rows)
+        groups = [
+            (model, role, np.flatnonzero(mask))
+            for model, role, mask in (
+                (routing.primary, "primary", ~to_candidate),
+                (routing.candidate, "candidate", to_candidate),
+            )
+            if mask.any()
+        ]
+        scores = await asyncio.gather(*(m.score(_subset(columns, idx)) for m, _, idx in groups))
+        for (model, role, idx), p in zip(groups, scores):
+            probabilities[idx] = p
+            for i in idx:
+                versions[i] = model.version
+            metrics.record_scored(model.version, role, p, threshold)
+        return probabilities, versions
+
+    async def _shadow(
+        self, shadow: ServingModel, columns: dict[str, Sequence[object]], answered: np.ndarray, threshold: float
+    ) -> None:
+        """Score the same rows with the shadow version; record agreement, never touch the response."""
+        try:
+            probabilities = await shadow.score(columns)
+        except PurchaseError:
+            return  # a shadow's failure or overload is its own business
+        classes = metrics.record_scored(shadow.version, "shadow", probabilities, threshold)
+        metrics.record_shadow(shadow.version, int((classes == answered).sum()), len(classes))

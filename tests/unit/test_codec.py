@@ -1,0 +1,70 @@
+"""The /predict body parsed from bytes and the answer encoded from a scored request."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from purchase.errors import InvalidInput
+from purchase.examples import SPEC_CURL
+from purchase.schemas import FeatureRow, PredictResponse
+from purchase.serving.codec import encode_predict_response, parse_predict_request
+from purchase.serving.scoring import Scored
+
+
+def test_a_body_that_is_not_json_is_refused_clearly() -> None:
+    for content_type, body, expected in (
+        ("application/json", b'{"features": [', "Invalid JSON body"),
+        ("application/json", b"", "Invalid JSON body"),
+        ("text/plain", json.dumps(SPEC_CURL).encode(), "Content-Type must be application/json, not text/plain"),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            parse_predict_request(content_type, body)
+        assert info.value.detail == expected
+    for accepted in (None, "application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"):
+        assert len(parse_predict_request(accepted, json.dumps(SPEC_CURL).encode()).features) == 1
+
+
+def scored(row_versions: list[str] | None) -> Scored:
+    rows = [
+        FeatureRow.model_validate({**SPEC_CURL["features"][0], "user_id": u, "item_id": i})
+        for u, i in (("u1", "i1"), ("u2", "i2"))
+    ]
+    return Scored(rows, [0.75, 0.25], [1, 0], ["high", "low"], "v1", row_versions)
+
+
+def test_encoded_response_is_the_documented_contract() -> None:
+    stamp = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    body = encode_predict_response(scored(["v1", "v2"]), True, stamp, 1.25)
+    assert json.loads(body)["timestamp"] == "2026-01-02T03:04:05.678901Z"
+    answer = PredictResponse.model_validate_json(body)
+    assert answer.model_dump(exclude_none=True) == {
+        "predictions": [
+            {
+                "user_id": "u1",
+                "item_id": "i1",
+                "prediction": 1,
+                "probability": 0.75,
+                "confidence": "high",
+                "model_version": "v1",
+            },
+            {
+                "user_id": "u2",
+                "item_id": "i2",
+                "prediction": 0,
+                "probability": 0.25,
+                "confidence": "low",
+                "model_version": "v2",
+            },
+        ],
+        "model_version": "v1",
+        "timestamp": stamp,
+        "latency_ms": 1.25,
+    }
+
+
+def test_probabilities_and_row_versions_are_left_out_unless_asked_for() -> None:
+    body = json.loads(encode_predict_response(scored(None), False, datetime.now(UTC), 0.5))
+    assert [sorted(p) for p in body["predictions"]] == [["confidence", "item_id", "prediction", "user_id"]] * 2

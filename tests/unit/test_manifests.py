@@ -1,0 +1,57 @@
+"""The Kubernetes manifests: valid against the schemas, probes, limits, and the repository configuration."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from devtools.server import ROOT
+
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30.0"
+
+
+def manifests() -> list[dict]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [doc for name in kustomization["resources"] for doc in yaml.safe_load_all((K8S / name).read_text())]
+
+
+def test_every_manifest_is_listed_and_valid_kubernetes() -> None:
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    kinds = set()
+    for doc in manifests():
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)  # raises on any schema error
+        kinds.add(doc["kind"])
+    assert kinds == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+
+
+def test_the_validator_does_catch_mistakes() -> None:
+    deployment = next(d for d in manifests() if d["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_deployment_probes_limits_and_locks_down_the_container() -> None:
+    deployment = next(d for d in manifests() if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and {"cpu", "memory"} <= set(
+        container["resources"]["limits"]
+    )
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/tmp", "/home/bentoml/purchase_fleet", "/etc/purchase/bentoml"} <= mounted
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["BENTOML_CONFIG"] == "/etc/purchase/bentoml/configuration.yaml"
+
+
+def test_the_configmap_carries_the_repository_configuration() -> None:
+    config = next(d for d in manifests() if d["kind"] == "ConfigMap" and "configuration.yaml" in d["data"])
+    assert config["data"]["configuration.yaml"] == (ROOT / "configuration.yaml").read_text()

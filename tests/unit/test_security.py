@@ -1,0 +1,67 @@
+"""API keys and rate limits: the rules, in-process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from purchase.serving.security import Access, KeyRing, RateLimiter, authorize, parse_rate, presented_key
+
+# --- the rules, in-process ----------------------------------------------------------------------
+
+
+def test_keys_from_headers() -> None:
+    assert presented_key({"x-api-key": "a"}) == "a"
+    assert presented_key({"authorization": "Bearer b "}) == "b"
+    assert presented_key({"authorization": "Basic c"}) is None
+    assert presented_key({"authorization": "Bearer "}) is None
+
+
+def test_authorization_rules() -> None:
+    api, admin, none = KeyRing(["p"]), KeyRing(["a"]), KeyRing([])
+    assert authorize(Access.PREDICT, None, "10.0.0.1", api, admin, False).status == 401
+    assert authorize(Access.PREDICT, "x", "10.0.0.1", api, admin, False).status == 403
+    assert authorize(Access.PREDICT, "p", "10.0.0.1", api, admin, False) is None
+    assert authorize(Access.PREDICT, "a", "10.0.0.1", api, admin, False) is None  # admin keys open everything
+    assert authorize(Access.ADMIN, "p", "10.0.0.1", api, admin, False).status == 403
+    assert authorize(Access.PREDICT, None, "10.0.0.1", none, none, False) is None  # no keys set: open
+    # No admin key set: admin routes answer to loopback clients only.
+    assert authorize(Access.ADMIN, None, "127.0.0.1", api, none, False) is None
+    assert authorize(Access.ADMIN, None, "::1", api, none, False) is None
+    assert authorize(Access.ADMIN, "p", "10.0.0.1", api, none, False).status == 403
+    assert authorize(Access.METRICS, None, "10.0.0.1", api, admin, False) is None
+    assert authorize(Access.METRICS, None, "10.0.0.1", api, admin, True).status == 401
+    denied = authorize(Access.PREDICT, None, "10.0.0.1", api, admin, False)
+    assert denied.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_key_files_are_reread_when_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("purchase.serving.security.RELOAD_CHECK_S", 0.0)
+    keys = tmp_path / "keys"
+    keys.write_text("old\n")
+    ring = KeyRing([], keys)
+    assert ring.accepts("old") and not ring.accepts("new")
+    time.sleep(0.01)
+    keys.write_text("# rotated\nnew\n")
+    assert ring.accepts("new") and not ring.accepts("old")
+    keys.unlink()
+    assert ring.enabled and not ring.accepts("new")  # an unreadable file grants nothing and opens nothing
+
+
+def test_token_bucket() -> None:
+    assert parse_rate("100/second") == (100.0, 100.0) and parse_rate("60/minute") == (60.0, 1.0)
+    limiter = RateLimiter(capacity=3, per_second=1.0)
+    assert [limiter.retry_after("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert 0.5 < limiter.retry_after("a") <= 1.0
+    assert limiter.retry_after("b") == 0.0  # callers have their own buckets
+
+
+def test_a_key_is_compared_whole() -> None:
+    """A wrong key that shares a long prefix, or is a prefix, or extends the key, is refused."""
+    key = "shop-key-0123456789abcdef"
+    ring = KeyRing([key])
+    assert ring.accepts(key)
+    for wrong in (key[:-1] + "0", key[:8], key[:-1], key + "0", "x" + key[1:]):
+        assert not ring.accepts(wrong), wrong

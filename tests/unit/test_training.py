@@ -1,0 +1,146 @@
+"""Data generation, feature derivation from event logs and training, in-process."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from purchase.features import BEHAVIOUR_FEATURES, PRICE_FEATURES
+from purchase.training import events, synthetic
+from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error
+from purchase.training.train import Dataset, fit, load_dataset, split_by_time
+from tests.helpers import SMALL, Trained, quiet
+
+DAY = pd.Timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def log() -> synthetic.SyntheticLog:
+    return synthetic.generate(n_users=200, n_days=63, seed=3)
+
+
+def test_generator_is_seeded_and_writes_the_public_schema(log: synthetic.SyntheticLog) -> None:
+    again = synthetic.generate(n_users=200, n_days=63, seed=3)
+    pd.testing.assert_frame_equal(log.events, again.events)
+    assert not log.events.equals(synthetic.generate(n_users=200, n_days=63, seed=4).events)
+    assert tuple(log.events.columns) == events.EVENT_COLUMNS
+    assert set(log.events["event_type"]) == {"view", "cart", "purchase"}
+    span = log.events["event_time"].max() - log.events["event_time"].min()
+    assert span >= 60 * DAY
+
+
+def test_features_use_nothing_from_after_the_as_of_time(log: synthetic.SyntheticLog) -> None:
+    t = events.snapshot_times(log.events, 28, 7, 7)[1]
+    full = events.build_examples(log.events, [t], 7)
+    # Rewrite the future: drop it and add a burst of late events. Features must not move.
+    future = log.events[log.events["event_time"] >= t].copy()
+    future["price"] = future["price"] * 3
+    changed = pd.concat([log.events[log.events["event_time"] < t], future.sample(frac=0.5, random_state=0)])
+    rebuilt = events.build_examples(changed.sort_values("event_time"), [t], 7)
+    columns = ["user_id", "item_id", *BEHAVIOUR_FEATURES, *PRICE_FEATURES, "item_category"]
+    pd.testing.assert_frame_equal(full[columns], rebuilt[columns])
+    assert not full["label"].equals(rebuilt["label"])  # the labels do look ahead, so the check can fail
+
+
+def test_labels_are_purchases_within_the_horizon(log: synthetic.SyntheticLog) -> None:
+    t = events.snapshot_times(log.events, 28, 7, 7)[0]
+    examples = events.build_examples(log.events, [t], 7)
+    ev = log.events
+    window = ev[(ev["event_type"] == "purchase") & (ev["event_time"] >= t) & (ev["event_time"] < t + 7 * DAY)]
+    bought = set(zip(window["user_id"], window["product_id"]))
+    assert examples["label"].tolist() == [int(pair in bought) for pair in zip(examples["user_id"], examples["item_id"])]
+    assert 0 < examples["label"].mean() < 0.5
+
+
+def test_derived_features_match_a_hand_count(log: synthetic.SyntheticLog) -> None:
+    t = events.snapshot_times(log.events, 28, 7, 7)[0]
+    row = events.build_examples(log.events, [t], 7).iloc[0]
+    ev = log.events
+    mine = ev[(ev["user_id"] == row["user_id"]) & (ev["event_time"] < t)]
+    views_7d = mine[(mine["event_type"] == "view") & (mine["event_time"] >= t - 7 * DAY)]
+    item_views = mine[(mine["event_type"] == "view") & (mine["product_id"] == row["item_id"])]
+    assert row["view_count_7d"] == len(views_7d)
+    assert row["item_view_count"] == len(item_views[item_views["event_time"] >= t - 30 * DAY])
+    assert row["days_since_last_item_view"] == pytest.approx((t - item_views["event_time"].max()) / DAY)
+    prices = ev[(ev["product_id"] == row["item_id"]) & (ev["event_time"] < t)]["price"]
+    assert row["item_base_price"] == prices.max()
+
+
+def test_oracle_is_the_known_propensity(log: synthetic.SyntheticLog) -> None:
+    t = events.snapshot_times(log.events, 28, 7, 7)[0]
+    examples = events.build_examples(log.events, [t], 7)
+    oracle = log.oracle(examples["user_id"].to_numpy(), examples["item_id"].to_numpy(), examples["as_of"], 7)
+    assert ((oracle > 0) & (oracle < 1)).all()
+    # Calibrated by construction: the mean propensity matches the observed purchase rate.
+    assert oracle.mean() == pytest.approx(examples["label"].mean(), abs=0.03)
+
+
+def test_time_split_keeps_the_future_out_of_training(dataset: Dataset) -> None:
+    train, val, test = split_by_time(dataset.examples)
+    assert train["as_of"].max() < val["as_of"].min() <= val["as_of"].max() < test["as_of"].min()
+
+
+def test_training_is_deterministic_and_reports_every_metric(dataset: Dataset, v1: Trained) -> None:
+    again = fit(dataset, SMALL, quiet)
+    assert again.metrics == v1.result.metrics
+    assert set(again.metrics) == {"xgboost", "logistic_regression", "oracle"}
+    assert all(set(scores) == set(METRICS) for scores in again.metrics.values())
+    other = fit(load_dataset(replace(SMALL, seed=8), None, quiet), SMALL, quiet)
+    assert other.metrics != again.metrics
+
+
+def test_model_beats_chance_and_the_oracle_bounds_it(v1: Trained) -> None:
+    metrics = v1.result.metrics
+    assert 0.6 < metrics["xgboost"]["auc"] < metrics["oracle"]["auc"]
+
+
+def test_saved_model_carries_tag_labels_and_metadata(v1: Trained) -> None:
+    info = v1.model.info
+    assert re.fullmatch(r"xgboost_\d{8}_\d{6}", v1.version)
+    assert {k: info.labels[k] for k in ("stage", "framework")} == {"stage": "production", "framework": "xgboost"}
+    assert datetime.fromisoformat(info.labels["promoted_at"]).tzinfo is not None
+    assert info.metadata["metrics"] == v1.result.metrics
+    assert info.metadata["feature_names"] == v1.result.preprocessor.feature_names
+    assert info.metadata["categories"] == list(v1.result.preprocessor.categories)
+    assert re.fullmatch(r"[0-9a-f]{16}", info.metadata["data_fingerprint"])
+    assert {"xgboost", "bentoml", "scikit-learn"} <= set(info.metadata["library_versions"])
+
+
+def test_calibration_error() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == 0.0
+    assert expected_calibration_error(y, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.0)
+    assert expected_calibration_error(y, np.array([1.0, 1.0, 0.0, 0.0])) == pytest.approx(1.0)
+
+
+def test_read_events_names_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"event_time": ["2024-01-01"], "event_type": ["view"]}).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        events.read_events(bad)
+
+
+def test_stored_metrics_are_those_of_the_test_split(dataset: Dataset, v1: Trained) -> None:
+    """Recomputed from the stored booster on the last as-of time: not the validation split, not training."""
+    _, val, test = split_by_time(dataset.examples)
+    booster, preprocessor = v1.result.booster, v1.result.preprocessor
+    stored = v1.model.info.metadata["metrics"]
+
+    def scores(frame: pd.DataFrame) -> dict[str, float]:
+        return evaluate(frame["label"].to_numpy(), booster.inplace_predict(preprocessor.transform(frame)))
+
+    assert stored["xgboost"] == pytest.approx(scores(test), rel=1e-9)
+    assert stored["xgboost"]["auc"] != pytest.approx(scores(val)["auc"], rel=1e-9)
+    assert dataset.oracle is not None
+    assert stored["oracle"] == pytest.approx(evaluate(test["label"].to_numpy(), dataset.oracle(test)), rel=1e-9)
+    assert v1.model.info.metadata["rows"] == {
+        "train": len(dataset.examples) - len(val) - len(test),
+        "validation": len(val),
+        "test": len(test),
+    }
