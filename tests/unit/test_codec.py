@@ -10,7 +10,8 @@ import pytest
 from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
 from purchase.schemas import FeatureRow, PredictResponse
-from purchase.serving.codec import encode_predict_response, parse_predict_request
+from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
+from purchase.serving.fleet import ModelRef, Target
 from purchase.serving.scoring import Scored
 
 
@@ -68,3 +69,34 @@ def test_encoded_response_is_the_documented_contract() -> None:
 def test_probabilities_and_row_versions_are_left_out_unless_asked_for() -> None:
     body = json.loads(encode_predict_response(scored(None), False, datetime.now(UTC), 0.5))
     assert [sorted(p) for p in body["predictions"]] == [["confidence", "item_id", "prediction", "user_id"]] * 2
+
+
+def test_traffic_info_names_each_role() -> None:
+    target = Target(ModelRef("m:1"), ModelRef("m:2"), 0.25, ModelRef("m:3", "models/x.bentomodel"), 9)
+    assert traffic_info(target, workers_switched=1, workers_total=2).model_dump() == {
+        "primary": "m:1",
+        "candidate": "m:2",
+        "candidate_share": 0.25,
+        "shadow": "m:3",
+        "generation": 9,
+        "workers_switched": 1,
+        "workers_total": 2,
+    }
+    alone = traffic_info(Target(ModelRef("m:1")))
+    assert (alone.candidate, alone.shadow, alone.candidate_share, alone.workers_total) == (None, None, 0.0, None)
+
+
+def test_only_json_media_types_are_read() -> None:
+    body = json.dumps(SPEC_CURL).encode()
+    for refused in (
+        "application/xml",
+        "text/plain+json",
+        "application/json-seq",
+        "application/jsonx; a=1",
+    ):
+        with pytest.raises(InvalidInput):
+            parse_predict_request(refused, body)
+    assert len(parse_predict_request("application/json; charset=utf-8; x=y", body).features) == 1
+    with pytest.raises(InvalidInput) as info:
+        parse_predict_request("text/" + "x" * 300, body)
+    assert info.value.detail == "Content-Type must be application/json, not text/" + "x" * 95

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 
 from purchase.serving.http import ROUTE_TABLE, app
-from purchase.serving.routes import OTHER, RouteTable
+from purchase.serving.routes import OTHER, DeclaredRoutes, RouteTable
 from purchase.serving.security import Access
 
 
@@ -49,3 +50,22 @@ def test_metrics_labels_are_route_paths_or_other(table: RouteTable) -> None:
     assert table.label("/livez") == "/livez"
     assert table.label("/wp-admin.php") == OTHER
     assert table.label("/static-offline-docs/swagger-ui.css") == OTHER
+
+
+def test_declared_routes_register_with_the_app_and_the_table() -> None:
+    app, table = FastAPI(), RouteTable()
+    routes = DeclaredRoutes(app, table)
+    routes.get("/x", Access.PUBLIC)(lambda: None)
+    routes.post("/x", Access.ADMIN)(lambda: None)
+    table.declare_prefix("/files/", Access.METRICS)
+    assert (table.declared("GET", "/x"), table.declared("POST", "/x"), table.declared("PUT", "/x")) == (
+        Access.PUBLIC,
+        Access.ADMIN,
+        None,
+    )
+    assert table.access("DELETE", "/x") is Access.PUBLIC  # the least restricted of the path's routes
+    assert table.access("GET", "/files/a") is Access.METRICS and table.access("GET", "/filesx") is Access.PREDICT
+    assert {(route.path, tuple(route.methods)) for route in app.routes if route.path == "/x"} == {
+        ("/x", ("GET",)),
+        ("/x", ("POST",)),
+    }

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
 from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES
-from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest
+from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest, describe_validation_errors
 from purchase.serving.codec import parse_predict_request
 
 MINIMAL = SPEC_CURL["features"][0]
@@ -86,3 +86,18 @@ def test_the_request_row_carries_exactly_the_feature_contract() -> None:
     assert {name for name, field in fields.items() if field.is_required()} == {*ID_FIELDS, *REQUIRED_FEATURES}
     counts = {name for name, field in fields.items() if "int" in str(field.annotation)}
     assert counts == set(COUNT_FEATURES)
+
+
+def test_validation_errors_are_one_line_each_naming_field_and_index() -> None:
+    errors = [
+        {"type": "float_type", "loc": ("body", "features", 3, "item_price"), "msg": "Input should be a valid number"},
+        {"type": "missing", "loc": ("threshold",), "msg": "Field required"},
+        {"type": "value_error", "loc": (), "msg": "give exactly one of model_tag or model_path"},
+    ]
+    assert describe_validation_errors(errors) == (
+        "features[3].item_price: Input should be a valid number; threshold: Field required; "
+        "give exactly one of model_tag or model_path"
+    )
+    assert (
+        describe_validation_errors([{"type": "json_invalid", "loc": ("body", 12), "msg": "EOF"}]) == "Invalid JSON body"
+    )

@@ -9,10 +9,11 @@ import pytest
 
 from purchase.examples import SPEC_CURL
 from purchase.schemas import PredictRequest
+from purchase.serving import metrics
 from purchase.serving.lifecycle import ModelManager
 from purchase.serving.loaded import load_version
 from purchase.serving.routing import Routing, user_bucket
-from purchase.serving.scoring import Scorer, confidence
+from purchase.serving.scoring import Scored, Scorer, confidence
 from purchase.settings import Settings
 from tests.helpers import Trained
 
@@ -85,3 +86,29 @@ def test_an_ab_split_sends_each_user_to_one_version_and_names_it(v1: Trained, v2
             )
         )
         assert [scored.probabilities[i] for i in rows] == pytest.approx([float(direct[0])] * len(rows), abs=1e-7)
+
+
+def test_a_shadow_scores_every_row_and_counts_agreement_without_changing_the_answer(v1: Trained, v2: Trained) -> None:
+    settings = Settings()
+    manager = ModelManager(settings)
+    manager.routing = Routing(load_version(v1.model, settings), shadow=load_version(v2.model, settings))
+    users = tuple(f"shadow_user_{i}" for i in range(7))
+    before = metrics.counts_by_version().get(v2.version, {})
+
+    async def predict_and_drain() -> Scored:
+        scored = await Scorer(manager, 0.5).predict(request(None, users))
+        await asyncio.sleep(0.2)  # the shadow scores in the background
+        return scored
+
+    scored = asyncio.run(predict_and_drain())
+    alone = asyncio.run(scorer_of(v1).predict(request(None, users)))
+    assert (scored.probabilities, scored.model_version, scored.row_versions) == (alone.probabilities, v1.version, None)
+    after = metrics.counts_by_version()[v2.version]
+    agreed = after.get("shadow_agreed", 0) - before.get("shadow_agreed", 0)
+    disagreed = after.get("shadow_disagreed", 0) - before.get("shadow_disagreed", 0)
+    shadow_classes = asyncio.run(scorer_of(v2).predict(request(None, users))).classes
+    assert (agreed, disagreed) == (
+        sum(a == b for a, b in zip(shadow_classes, scored.classes)),
+        sum(a != b for a, b in zip(shadow_classes, scored.classes)),
+    )
+    assert after.get("shadow_requests", 0) - before.get("shadow_requests", 0) == 1

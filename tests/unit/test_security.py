@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from purchase.serving.security import Access, KeyRing, RateLimiter, authorize, parse_rate, presented_key
+from purchase.serving.security import Access, KeyRing, RateLimiter, authorize, is_loopback, parse_rate, presented_key
 
 # --- the rules, in-process ----------------------------------------------------------------------
 
@@ -65,3 +65,51 @@ def test_a_key_is_compared_whole() -> None:
     assert ring.accepts(key)
     for wrong in (key[:-1] + "0", key[:8], key[:-1], key + "0", "x" + key[1:]):
         assert not ring.accepts(wrong), wrong
+
+
+def test_refusals_say_what_to_do() -> None:
+    api, admin, none = KeyRing(["p"]), KeyRing(["a"]), KeyRing([])
+    missing = authorize(Access.PREDICT, None, "10.0.0.1", api, none, False)
+    assert (missing.status, missing.detail) == (401, "Missing API key: send it as X-API-Key or Authorization: Bearer")
+    wrong = authorize(Access.PREDICT, "x", "10.0.0.1", api, none, False)
+    assert (wrong.status, wrong.detail, wrong.headers) == (
+        403,
+        "Invalid API key",
+        {"WWW-Authenticate": 'Bearer realm="purchase-prediction", error="invalid_token"'},
+    )
+    remote = authorize(Access.ADMIN, None, "10.0.0.1", api, none, False)
+    assert (remote.status, remote.detail) == (
+        403,
+        "Admin routes answer only to local clients while ADMIN_API_KEYS is unset",
+    )
+    # Only admin keys set: prediction routes stay open, metrics (when they need a key) take the admin key.
+    assert authorize(Access.PREDICT, None, "10.0.0.1", none, admin, True) is None
+    assert authorize(Access.METRICS, None, "10.0.0.1", none, admin, True).status == 401
+    assert authorize(Access.METRICS, "a", "10.0.0.1", none, admin, True) is None
+    assert authorize(Access.METRICS, None, "10.0.0.1", none, none, True) is None
+    assert not is_loopback("not-an-address") and not is_loopback(None) and is_loopback("127.0.0.2")
+
+
+def test_every_key_of_a_ring_opens_and_comment_lines_do_not(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# a comment line\n\nfirst\nsecond\n")
+    ring = KeyRing(["third"], keys)
+    assert all(ring.accepts(k) for k in ("first", "second", "third"))
+    assert not ring.accepts("# a comment line") and not ring.accepts("")
+
+
+def test_a_key_file_is_read_at_start_then_at_most_once_per_check_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("purchase.serving.security.RELOAD_CHECK_S", 3600.0)
+    keys = tmp_path / "keys"
+    keys.write_text("old\n")
+    ring = KeyRing([], keys)
+    keys.write_text("new\n")
+    assert ring.accepts("old") and not ring.accepts("new")  # not re-read within the interval
+
+
+def test_headers_without_a_key() -> None:
+    assert presented_key({}) is None
+    assert presented_key({"authorization": "Bearer"}) is None
+    assert presented_key({"x-api-key": "", "authorization": "bearer k"}) == "k"

@@ -8,15 +8,6 @@ import pytest
 
 from purchase.settings import Settings
 
-ROW = {
-    "user_id": "u",
-    "item_id": "i",
-    "item_price": 10.0,
-    "item_base_price": 20.0,
-    "item_discount_pct": 50.0,
-    "item_category": "books",
-}
-
 
 def test_defaults_follow_the_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here

@@ -13,7 +13,7 @@ import pytest
 
 from purchase.features import BEHAVIOUR_FEATURES, PRICE_FEATURES
 from purchase.training import events, synthetic
-from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error
+from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error, format_table
 from purchase.training.train import Dataset, fit, load_dataset, split_by_time
 from tests.helpers import SMALL, Trained, quiet
 
@@ -119,11 +119,32 @@ def test_calibration_error() -> None:
     assert expected_calibration_error(y, np.array([1.0, 1.0, 0.0, 0.0])) == pytest.approx(1.0)
 
 
+LOG_CSV = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+    "2024-01-02 10:00:00 UTC,view,007,2,electronics.phone,b,9.5,0042,0s1\n"
+    "2024-01-02 10:30:00 UTC,purchase,007,2,,b,9.5,0042,0s1\n"
+)
+
+
+def test_read_events_keeps_ids_as_text_and_times_in_utc(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(LOG_CSV)
+    log = events.read_events(path)
+    assert log["product_id"].tolist() == ["007", "007"] and log["user_id"].tolist() == ["0042", "0042"]
+    assert log["user_session"].tolist() == ["0s1", "0s1"] and log["category_code"].iloc[0] == "electronics.phone"
+    assert log["event_time"].tolist() == [pd.Timestamp("2024-01-02 10:00:00"), pd.Timestamp("2024-01-02 10:30:00")]
+    assert log["event_time"].dt.tz is None
+
+
 def test_read_events_names_what_is_wrong(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"event_time": ["2024-01-01"], "event_type": ["view"]}).to_csv(bad, index=False)
-    with pytest.raises(ValueError, match="missing columns"):
+    with pytest.raises(ValueError, match=r"missing columns \['product_id', 'category_id', 'category_code', 'brand'"):
         events.read_events(bad)
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text(LOG_CSV.replace(",purchase,", ",refund,").replace(",view,", ",wishlist,"))
+    with pytest.raises(ValueError, match=r"unknown.csv: unknown event_type values \['refund', 'wishlist'\]"):
+        events.read_events(unknown)
 
 
 def test_stored_metrics_are_those_of_the_test_split(dataset: Dataset, v1: Trained) -> None:
@@ -144,3 +165,11 @@ def test_stored_metrics_are_those_of_the_test_split(dataset: Dataset, v1: Traine
         "validation": len(val),
         "test": len(test),
     }
+
+
+def test_the_comparison_table_lists_every_model_and_metric() -> None:
+    table = format_table({"xgboost": dict.fromkeys(METRICS, 0.5), "oracle": dict.fromkeys(METRICS, 0.25)}).splitlines()
+    assert table[0].split() == ["model", *METRICS]
+    assert set(table[1]) == {"-"} and len(table[1]) == len(table[0])
+    assert table[2].split() == ["xgboost", *["0.5000"] * len(METRICS)]
+    assert table[3].split() == ["oracle", *["0.2500"] * len(METRICS)]
