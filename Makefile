@@ -52,7 +52,7 @@ bench-tools: install
 mutate: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutate.txt -c constraints.txt
 	rm -rf mutants
-	$(VENV)/bin/mutmut run > mutants.log 2>&1 || { tail -n 40 mutants.log; exit 1; }
+	PURCHASE_TEST_CACHE=$(CURDIR)/mutants/test-cache $(VENV)/bin/mutmut run > mutants.log 2>&1 || { tail -n 40 mutants.log; exit 1; }
 	$(VENV)/bin/mutmut export-cicd-stats >/dev/null
 	$(VENV)/bin/mutmut results | tee mutants/survivors.txt
 	$(PY) -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); print("mutation score: %(killed)d of %(total)d killed (%(survived)d survived, %(no_tests)d without tests, %(timeout)d timed out)" % s)'

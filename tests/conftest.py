@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from purchase import store
-from purchase.training.train import Dataset, fit, load_dataset, split_by_time
-from tests.helpers import SMALL, Trained, quiet
+from purchase.training.train import Dataset, fit, split_by_time
+from tests.helpers import SMALL, Trained, quiet, small_dataset
 
 INTEGRATION = Path(__file__).parent / "integration"
 
@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def dataset() -> Dataset:
-    return load_dataset(SMALL, None, quiet)
+    return small_dataset(SMALL)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,7 @@ def v1(dataset: Dataset) -> Trained:
 def v2(v1: Trained) -> Trained:
     """A candidate version, trained on other data."""
     config = replace(SMALL, seed=7)
-    result = fit(load_dataset(config, None, quiet), config, quiet)
+    result = fit(small_dataset(config), config, quiet)
     return Trained(result, store.save(result.booster, result.preprocessor, result.metadata, promote=False))
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
 import bentoml
+import cloudpickle
 import pandas as pd
 
 from purchase import store
 from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMERIC_FEATURES
-from purchase.training.train import TrainConfig, TrainResult
+from purchase.training.train import Dataset, TrainConfig, TrainResult, load_dataset
 
 SMALL = TrainConfig(n_users=300, n_days=63, min_category_count=5)
 KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other")}
@@ -19,6 +24,24 @@ ADMIN_KEY = "admin-key-0123456789"
 
 def quiet(_: str) -> None:
     pass
+
+
+def small_dataset(config: TrainConfig) -> Dataset:
+    """`load_dataset(config)` on synthetic data; kept on disk between runs when PURCHASE_TEST_CACHE names a
+    folder. `make mutate` sets it: every mutant's test run would otherwise generate the same data again
+    (the tests of data generation and feature derivation call those functions themselves)."""
+    folder = os.environ.get("PURCHASE_TEST_CACHE")
+    if not folder:
+        return load_dataset(config, None, quiet)
+    path = Path(folder) / f"dataset-{hashlib.sha256(repr(config).encode()).hexdigest()[:16]}.pickle"
+    if path.exists():
+        return cast(Dataset, cloudpickle.loads(path.read_bytes()))
+    made = load_dataset(config, None, quiet)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(cloudpickle.dumps(made))
+    os.replace(tmp, path)
+    return made
 
 
 def request_row(row: pd.Series) -> dict[str, object]:

@@ -113,3 +113,36 @@ def test_headers_without_a_key() -> None:
     assert presented_key({}) is None
     assert presented_key({"authorization": "Bearer"}) is None
     assert presented_key({"x-api-key": "", "authorization": "bearer k"}) == "k"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_buckets_refill_at_the_rate_and_a_refusal_takes_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("purchase.serving.security.time.monotonic", clock)
+    limiter = RateLimiter(capacity=2, per_second=2.0)
+    assert [limiter.retry_after("a"), limiter.retry_after("a")] == [0.0, 0.0]
+    clock.now += 0.25  # half a token back
+    assert limiter.retry_after("a") == 0.25
+    clock.now += 0.25  # a whole token: the refusal above took none
+    assert limiter.retry_after("a") == 0.0
+    clock.now += 10  # never more than the capacity
+    assert [limiter.retry_after("a") for _ in range(3)] == [0.0, 0.0, 0.5]
+
+
+def test_the_longest_idle_caller_is_forgotten_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("purchase.serving.security.time.monotonic", clock)
+    monkeypatch.setattr("purchase.serving.security.MAX_TRACKED_CALLERS", 2)
+    limiter = RateLimiter(capacity=1, per_second=0.001)
+    assert (limiter.retry_after("a"), limiter.retry_after("b")) == (0.0, 0.0)
+    assert limiter.retry_after("a") > 0  # two callers: both remembered
+    assert limiter.retry_after("c") == 0.0  # a third: b, idle longest, is forgotten
+    assert limiter.retry_after("b") == 0.0  # a fresh bucket (and now a is the longest idle)
+    assert limiter.retry_after("c") > 0
