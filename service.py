@@ -25,7 +25,7 @@ from purchase.schemas import (
     TrafficInfo,
     TrafficRequest,
 )
-from purchase.serving import metrics
+from purchase.serving import http_limits, metrics
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.edge import Edge, note_model_version
 from purchase.serving.fleet import Fleet, ModelRef
@@ -33,12 +33,16 @@ from purchase.serving.following import Follower
 from purchase.serving.http import PREDICT_BODY, ROUTE_TABLE, TITLE, app, errors, routes
 from purchase.serving.lifecycle import ModelManager
 from purchase.serving.logs import configure_logging
+from purchase.serving.outermost import wrap_outermost
 from purchase.serving.runtime import UNTRACED, tune_garbage_collector
 from purchase.serving.scoring import Scorer
 from purchase.serving.security import Access
 from purchase.settings import get_settings
 
 settings = get_settings()
+# uvicorn reads this when it builds each worker's server, after importing this module; "" trusts no proxy.
+os.environ["FORWARDED_ALLOW_IPS"] = ",".join(settings.trusted_proxies)
+http_limits.install(settings)
 # A built Bento names its model (purchase.cli.build); DEFAULT_MODEL in the environment still wins.
 PACKAGED_MODEL: str | None = getattr(bentoml.use_arguments(), "model", None)
 configure_logging(settings)
@@ -171,5 +175,4 @@ class PurchasePrediction:
         )
 
 
-# BentoML's decorators return a Service, which its type hints do not say.
-PurchasePrediction.add_asgi_middleware(Edge, settings=settings, routes=ROUTE_TABLE)  # type: ignore[attr-defined]
+wrap_outermost(PurchasePrediction, lambda app: Edge(app, settings, ROUTE_TABLE))

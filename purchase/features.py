@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 # Request features the spec defines, in model order. Counts are integers, the rest floats.
 COUNT_FEATURES: tuple[str, ...] = (
@@ -119,8 +120,19 @@ class Preprocessor:
         return {"categories": list(self.categories), "feature_names": self.feature_names}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessor:
-        pre = cls(categories=tuple(data["categories"]))
-        if list(data.get("feature_names", pre.feature_names)) != pre.feature_names:
+    def from_dict(cls, data: object) -> Preprocessor:
+        """From stored metadata, checked as a schema (it may come from any archive): ValueError if wrong."""
+        stored = StoredPreprocessor.model_validate(data)
+        pre = cls(categories=tuple(stored.categories))
+        if stored.feature_names is not None and stored.feature_names != pre.feature_names:
             raise ValueError("the model's feature order does not match this service's feature contract")
         return pre
+
+
+class StoredPreprocessor(BaseModel):
+    """The preprocessor as a model's metadata stores it."""
+
+    model_config = ConfigDict(strict=True)
+
+    categories: list[str]
+    feature_names: list[str] | None = None

@@ -45,8 +45,18 @@ class Settings(BaseSettings):
     rate_limit: str | None = Field(None, pattern=r"^[1-9]\d*/(second|minute|hour)$")  # per API key, else per client
     # Room for a 1000-item request with every feature given, and little more.
     max_body_bytes: int = Field(2_000_000, ge=1024)
+    # Proxies whose X-Forwarded-For names the client (rate limits, the admin loopback rule, the access
+    # log): none by default. Comma-separated addresses or networks, as uvicorn's FORWARDED_ALLOW_IPS.
+    trusted_proxies: Keys = []
+    # Per worker, before any route runs: request line and headers, the time to send them, open connections.
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    header_timeout_s: float = Field(10.0, gt=0)
+    max_connections_per_worker: int = Field(1024, ge=1)
+    # Model archives (/load-model, the registry's import): refused from their headers beyond these.
+    max_archive_bytes: int = Field(256 * 2**20, ge=2**20)  # unpacked
+    max_archive_members: int = Field(64, ge=3)
 
-    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value

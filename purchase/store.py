@@ -11,7 +11,7 @@ import bentoml
 import xgboost as xgb
 from bentoml.exceptions import BentoMLException, NotFound
 
-from .errors import InvalidInput, InvalidModel, ModelNotFound, OutsideModelDir
+from .errors import InvalidInput, InvalidModel, ModelNotFound
 from .features import Preprocessor
 
 MODEL_NAME = "purchase_model"
@@ -24,12 +24,12 @@ def new_version() -> str:
     """The spec's model_version, `xgboost_<UTC yyyymmdd_HHMMSS>`; waits out a clash within one second."""
     while True:
         version = f"{FRAMEWORK}_{datetime.now(UTC):%Y%m%d_%H%M%S}"
-        if not _exists(f"{MODEL_NAME}:{version}"):
+        if not exists(f"{MODEL_NAME}:{version}"):
             return version
         time.sleep(0.2)
 
 
-def _exists(tag: str) -> bool:
+def exists(tag: str) -> bool:
     try:
         bentoml.models.get(tag)
     except NotFound:
@@ -95,13 +95,18 @@ def production_tag() -> str | None:
     return str(production[-1].tag) if production else None
 
 
-def default_model(tag: str | None) -> bentoml.Model | None:
-    """The model to serve at start: `tag` if given, else the newest production version, else the newest."""
+def default_models(tag: str | None) -> list[bentoml.Model]:
+    """The models to serve at start, in order of preference: `tag` alone if given, else the production
+    versions newest first, else every version newest first."""
     if tag:
-        return get(tag)
+        return [get(tag)]
     all_versions = versions()
-    candidates = [m for m in all_versions if stage(m) == PRODUCTION] or all_versions
-    return candidates[-1] if candidates else None
+    return list(reversed([m for m in all_versions if stage(m) == PRODUCTION] or all_versions))
+
+
+def default_model(tag: str | None) -> bentoml.Model | None:
+    """The first choice of `default_models`, for packaging and tools."""
+    return next(iter(default_models(tag)), None)
 
 
 def set_production(tag: str) -> bentoml.Model:
@@ -144,54 +149,13 @@ def export(tag: str, directory: Path) -> Path:
     return path
 
 
-def archive_path(model_dir: Path, model_path: str) -> Path:
-    """Resolve a requested archive. Relative paths are taken from MODEL_DIR, and may start with its
-    folder name as in the spec's `models/<file>`; anything resolving outside MODEL_DIR is refused."""
-    root = model_dir.resolve()
-    requested = Path(model_path)
-    if not requested.is_absolute():
-        if len(requested.parts) > 1 and requested.parts[0] == root.name:
-            requested = Path(*requested.parts[1:])
-        requested = root / requested
-    try:
-        resolved = requested.resolve()
-    except (OSError, ValueError) as exc:  # NUL bytes, names too long, loops: no such file can exist
-        raise ModelNotFound("Model file not found: not a usable file path") from exc
-    if not resolved.is_relative_to(root):
-        raise OutsideModelDir("model_path: must point inside MODEL_DIR")
-    if not resolved.name.endswith(".bentomodel"):
-        raise InvalidInput("model_path: must be a .bentomodel archive exported from the model store")
-    return resolved
-
-
-def import_archive(path: Path) -> bentoml.Model:
-    """Import an exported archive into the store (a no-op when that version is already there)."""
-    try:
-        found = path.is_file()
-    except OSError as exc:  # a name the file system refuses
-        raise ModelNotFound("Model file not found: not a usable file path") from exc
-    if not found:
-        raise ModelNotFound(f"Model file not found: {path.name}")
-    try:
-        archived = bentoml.Model.import_from(str(path))
-    except Exception as exc:  # a truncated or foreign file fails in tar, yaml or attrs
-        raise InvalidModel(f"Not a valid model archive: {path.name}") from exc
-    if not _exists(str(archived.tag)):
-        try:
-            bentoml.models.import_model(str(path))
-        except (BentoMLException, OSError) as exc:  # OSError: a read-only store (a Bento's own, in a container)
-            if not _exists(str(archived.tag)):  # else a concurrent import of the same file won the race
-                raise InvalidModel(f"Could not import {path.name} into the model store") from exc
-    return bentoml.models.get(archived.tag)
-
-
 def load(model: bentoml.Model) -> tuple[xgb.Booster, Preprocessor]:
     """The booster and its preprocessor; InvalidModel when this service cannot serve them."""
     if model.tag.name != MODEL_NAME or model.info.module not in XGBOOST_MODULES:
         raise InvalidModel(f"{model.tag} is not an XGBoost {MODEL_NAME} (module {model.info.module})")
     try:
-        preprocessor = Preprocessor.from_dict(cast(dict[str, Any], model.info.metadata["preprocessor"]))
-    except (KeyError, ValueError) as exc:
+        preprocessor = Preprocessor.from_dict(model.info.metadata["preprocessor"])
+    except (KeyError, ValueError) as exc:  # ValueError: pydantic's ValidationError too
         raise InvalidModel(f"{model.tag} has no preprocessor matching this service's feature contract") from exc
     try:
         booster = bentoml.xgboost.load_model(model)

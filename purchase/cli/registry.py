@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import store
+from .. import archives, store
 from ..errors import PurchaseError
 from ..settings import get_settings
 
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             print(f"exported {store.export(args.tag, args.dir or get_settings().model_dir)}")
         elif args.command == "import":
-            print(f"imported {store.import_archive(args.path.resolve()).tag}")
+            settings = get_settings()
+            model = archives.import_archive(
+                args.path.resolve(), settings.max_archive_bytes, settings.max_archive_members
+            )
+            print(f"imported {model.tag} (stage {store.stage(model)})")
         elif args.command == "delete":
             store.delete(args.tag)
             print(f"deleted {args.tag}")

@@ -3,6 +3,8 @@ encoded from plain values. Both were measured to matter (README, "Performance").
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +22,39 @@ def parse_predict_request(content_type: str | None, body: bytes) -> PredictReque
     if content_type is not None and not _is_json(content_type):
         raise InvalidInput(f"Content-Type must be application/json, not {content_type[:100]}")
     try:
-        return PredictRequest.model_validate_json(body)
+        request = PredictRequest.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_errors(exc.errors())) from None
+    # JSON parsers keep the last of two equal keys; a client that sends two prices has a bug to hear about.
+    # Every key is followed by a colon, so fewer colons than given fields means no key came twice.
+    given = len(request.model_fields_set) + sum(len(row.model_fields_set) for row in request.features)
+    if len(_KEY_END.findall(body)) != given and (duplicate := _first_duplicate(body)) is not None:
+        raise InvalidInput(f"{duplicate}: duplicate key")
+    return request
+
+
+_KEY_END = re.compile(rb'"\s*:')
+_DUPLICATE = object()  # marks a parsed object that had a key twice
+
+
+def _first_duplicate(body: bytes) -> str | None:
+    """Where a key occurs twice in one object: `features[3].item_price`, or None."""
+
+    def check(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key, value in pairs:
+            if key in seen and _DUPLICATE not in seen:
+                seen[_DUPLICATE] = key
+            seen[key] = value
+        return seen
+
+    document = json.loads(body, object_pairs_hook=check)
+    if _DUPLICATE in document:
+        return str(document[_DUPLICATE])
+    for index, row in enumerate(document.get("features", [])):
+        if _DUPLICATE in row:
+            return f"features[{index}].{row[_DUPLICATE]}"
+    return None
 
 
 def _is_json(content_type: str) -> bool:

@@ -16,11 +16,15 @@ from typing import Any
 
 from ..settings import Settings
 from . import metrics
+from .error_bodies import JsonErrors
 from .routes import RouteTable
 from .security import Access, KeyRing, RateLimiter, authorize, digest, parse_rate, presented_key
 
 access_log = logging.getLogger("purchase.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CROSS_ORIGIN_ADMIN = (
+    "Cross-origin requests to admin routes are refused: set ADMIN_API_KEYS and list the origin in CORS_ORIGINS"
+)
 RECORD = "purchase.access"  # the scope key of the request's access-log record, which routes may add to
 
 
@@ -62,14 +66,20 @@ class Edge:
         outcome: dict[str, Any] = {"status": 500, "model_version": None}
         scope[RECORD] = outcome
 
+        json_errors = JsonErrors(send)
+
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
+            await json_errors(message)
 
+        if method == "HEAD":  # answered as GET; the server sends the headers only
+            scope = {**scope, "method": "GET"}
         try:
             refusal = self._refusal(method, path, headers, client_host)
+            if refusal is None and not self.routes.known(path):
+                refusal = 404, "Not Found", {}
             if refusal is not None:
                 await _respond(send_with_id, *refusal)
             elif "content-length" in headers:  # checked in _refusal; the server reads no more than it says
@@ -99,6 +109,13 @@ class Edge:
         self, method: str, path: str, headers: dict[str, str], client_host: str | None
     ) -> tuple[int, str, dict[str, str]] | None:
         access = self.routes.access(method, path)
+        if method == "OPTIONS":  # a CORS preflight: judged by the request it announces
+            announced = self.routes.access(headers.get("access-control-request-method", "").upper(), path)
+        else:
+            announced = access
+        origin = headers.get("origin")
+        if announced is Access.ADMIN and origin is not None and not self._trusted_origin(origin, headers):
+            return 403, CROSS_ORIGIN_ADMIN, {}
         key = presented_key(headers)
         denied = authorize(access, key, client_host, self.api_keys, self.admin_keys, self.settings.metrics_require_key)
         if self.limiter is not None and access in (Access.PREDICT, Access.ADMIN):
@@ -117,6 +134,13 @@ class Edge:
         if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
             return 413, f"Request body larger than {self.settings.max_body_bytes} bytes", {}
         return None
+
+    def _trusted_origin(self, origin: str, headers: dict[str, str]) -> bool:
+        """A page may call admin routes from its own origin, or from one listed in CORS_ORIGINS (never "*")
+        when admin keys are set: otherwise any page a user opens could act from the user's loopback address."""
+        if origin in (f"http://{headers.get('host', '')}", f"https://{headers.get('host', '')}"):
+            return True
+        return self.admin_keys.enabled and origin in self.settings.cors_origins
 
     async def _call_limited(self, scope: dict, receive: Any, send: Any) -> None:
         """Limit bodies sent without a Content-Length (chunked), as they arrive. The app may turn the

@@ -51,7 +51,17 @@ PREDICT_BODY = {
 }
 
 ROUTE_TABLE = RouteTable()
-for path in ("/livez", "/readyz", "/healthz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+for path in (
+    "/livez",
+    "/readyz",
+    "/healthz",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/docs/oauth2-redirect",
+    "/schema.json",
+    "/docs.json",
+):
     ROUTE_TABLE.declare("GET", path, Access.PUBLIC)
 ROUTE_TABLE.declare_prefix("/static-offline-docs/", Access.PUBLIC)
 ROUTE_TABLE.declare("GET", "/metrics", Access.METRICS)

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import anyio
 
-from .. import store
-from ..errors import InvalidInput, ModelNotLoaded
+from .. import archives, store
+from ..errors import InvalidInput, ModelNotLoaded, PurchaseError
 from ..settings import Settings
 from . import metrics
 from .background import Background
@@ -48,14 +48,25 @@ class ModelManager:
         return routing_for(target, self.routing.models() if self.routing else {}, self._load)
 
     def load_initial(self, default_tag: str | None) -> None:
-        """Blocking, at start: `default_tag` (else production, else newest), with AB_MODEL and SHADOW_MODEL."""
-        model = store.default_model(default_tag)
-        if model is None:
-            raise ModelNotLoaded(f"the model store holds no {store.MODEL_NAME}: serving nothing until /load-model")
+        """Blocking, at start: `default_tag`, else the newest production version that loads (else the newest
+        version that does), with AB_MODEL and SHADOW_MODEL. A version that cannot serve is skipped, and logged."""
+        primary = None
+        for model in store.default_models(default_tag):
+            try:
+                primary = self._load(ModelRef(str(model.tag)))
+                break
+            except PurchaseError as exc:
+                logger.error("cannot serve %s at start, trying the next version: %s", model.tag, exc.detail)
+        if primary is None:
+            raise ModelNotLoaded(
+                f"the model store holds no servable {store.MODEL_NAME}: serving nothing until /load-model"
+            )
         candidate = ModelRef(str(store.get(self.settings.ab_model).tag)) if self.settings.ab_model else None
         shadow = ModelRef(str(store.get(self.settings.shadow_model).tag)) if self.settings.shadow_model else None
         share = self.settings.ab_share if candidate else 0.0
-        self.routing = self._routing_for(Target(ModelRef(str(model.tag)), candidate, share, shadow))
+        self.routing = routing_for(
+            Target(ModelRef(primary.tag), candidate, share, shadow), {primary.tag: primary}, self._load
+        )
         metrics.record_load(ok=True)
         metrics.record_serving({}, self.routing.roles())
         logger.info("serving %s", self.routing.primary.tag)
@@ -105,8 +116,9 @@ class ModelManager:
         return await self.change(edit)
 
     async def load_archive(self, model_path: str) -> tuple[Routing, int]:
-        path = store.archive_path(self.settings.model_dir, model_path)
-        model = await anyio.to_thread.run_sync(store.import_archive, path)
+        path = archives.archive_path(self.settings.model_dir, model_path)
+        limits = (self.settings.max_archive_bytes, self.settings.max_archive_members)
+        model = await anyio.to_thread.run_sync(archives.import_archive, path, *limits)
         return await self.load(ModelRef(str(model.tag), model_path))
 
     async def set_traffic(self, candidate: str | None, share: float, shadow: str | None) -> tuple[Routing, int]:

@@ -44,6 +44,10 @@ class RouteTable:
                 return access
         return Access.PREDICT
 
+    def known(self, path: str) -> bool:
+        """Whether any route (or declared prefix) serves `path`; the edge answers 404 for the others."""
+        return path in self._by_path or path.startswith(tuple(self._prefixes))
+
     def label(self, path: str) -> str:
         """The metrics label of a request: its route's path, else "other"."""
         return path if path in self._by_path else OTHER

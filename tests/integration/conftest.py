@@ -101,8 +101,28 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained, model_
         "METRICS_REQUIRE_KEY": "true",
         "RATE_LIMIT": "20/second",
         "LOG_FILE": str(folder / "logs" / "api.log"),
+        "CORS_ORIGINS": '["http://admin.example"]',
     }
     srv = start(tmp_path_factory, "secured", env, "/readyz")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def limits_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained) -> Iterator[ServerProcess]:
+    """Small bounds, to reach them in a test: headers, the time to send them, connections, BentoML's
+    request timeout (1 s), and a rate limit per client address behind no trusted proxy."""
+    folder = tmp_path_factory.mktemp("limits")
+    env = {
+        "DEFAULT_MODEL": str(v1.model.tag),
+        "MAX_HEADER_BYTES": "8192",
+        "HEADER_TIMEOUT_S": "1",
+        "MAX_CONNECTIONS_PER_WORKER": "20",
+        "RATE_LIMIT": "5/second",
+        "LOG_FILE": str(folder / "api.log"),
+        "BENTOML_CONFIG_OVERRIDES": '{"services": {"PurchasePrediction": {"traffic": {"timeout": 1}}}}',
+    }
+    srv = start(tmp_path_factory, "limits", env, "/readyz")
     yield srv
     srv.stop()
 

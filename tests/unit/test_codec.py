@@ -100,3 +100,20 @@ def test_only_json_media_types_are_read() -> None:
     with pytest.raises(InvalidInput) as info:
         parse_predict_request("text/" + "x" * 300, body)
     assert info.value.detail == "Content-Type must be application/json, not text/" + "x" * 95
+
+
+def test_a_key_given_twice_is_refused_with_its_place() -> None:
+    row = json.dumps(SPEC_CURL["features"][0])
+    twice = row[:-1] + ', "item_price": 1.0}'
+    for body, where in (
+        ('{"features": [' + twice + "]}", "features[0].item_price"),
+        ('{"features": [' + row + ", " + twice + "]}", "features[1].item_price"),
+        ('{"threshold": 0.5, "features": [' + row + '], "threshold": 0.4}', "threshold"),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            parse_predict_request(None, body.encode())
+        assert info.value.detail == f"{where}: duplicate key"
+    # Colons inside string values and spaces before a colon are not keys.
+    tricky = {**SPEC_CURL["features"][0], "user_id": 'a":b', "item_id": '":'}
+    spaced = json.dumps({"features": [tricky]}, separators=(", ", " : "))
+    assert parse_predict_request(None, spaced.encode()).features[0].user_id == 'a":b'

@@ -24,7 +24,15 @@ def test_every_manifest_is_listed_and_valid_kubernetes() -> None:
     for doc in manifests():
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)  # raises on any schema error
         kinds.add(doc["kind"])
-    assert kinds == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert kinds == {
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Ingress",
+    }
 
 
 def test_the_validator_does_catch_mistakes() -> None:
@@ -50,6 +58,22 @@ def test_the_deployment_probes_limits_and_locks_down_the_container() -> None:
     assert {"/tmp", "/home/bentoml/purchase_fleet", "/etc/purchase/bentoml"} <= mounted
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["BENTOML_CONFIG"] == "/etc/purchase/bentoml/configuration.yaml"
+
+
+def test_the_ingress_bounds_what_the_service_cannot_and_routes_to_it() -> None:
+    """Header size and read deadlines, connections and rate per client, body size: in front of the pods."""
+    ingress = next(d for d in manifests() if d["kind"] == "Ingress")
+    annotations = {
+        k.removeprefix("nginx.ingress.kubernetes.io/"): v for k, v in ingress["metadata"]["annotations"].items()
+    }
+    assert annotations["large-client-header-buffers"] == "4 16k"  # as MAX_HEADER_BYTES in the pod
+    assert int(annotations["client-header-timeout"]) <= 10 and int(annotations["client-body-timeout"]) <= 10
+    assert annotations["proxy-body-size"] == "2m"  # MAX_BODY_BYTES
+    assert int(annotations["limit-connections"]) > 0 and int(annotations["limit-rps"]) > 0
+    assert int(annotations["proxy-read-timeout"]) > 30  # past the service's own 30 s, which answers first
+    service = next(d for d in manifests() if d["kind"] == "Service")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": service["metadata"]["name"], "port": {"name": service["spec"]["ports"][0]["name"]}}
 
 
 def test_the_configmap_carries_the_repository_configuration() -> None:

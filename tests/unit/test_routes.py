@@ -69,3 +69,9 @@ def test_declared_routes_register_with_the_app_and_the_table() -> None:
         ("/x", ("GET",)),
         ("/x", ("POST",)),
     }
+
+
+def test_known_paths_are_routes_and_declared_prefixes(table: RouteTable) -> None:
+    assert table.known("/predict") and table.known("/livez") and table.known("/schema.json")
+    assert table.known("/static-offline-docs/swagger-ui.css")
+    assert not table.known("/wp-admin.php") and not table.known("/predict/")

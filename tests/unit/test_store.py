@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from purchase import store
+from purchase import archives, store
 from purchase.errors import InvalidInput, ModelNotFound, OutsideModelDir
 from tests.helpers import Trained, prefix_of_a_stored_version
 
@@ -21,18 +21,18 @@ from tests.helpers import Trained, prefix_of_a_stored_version
 )
 def test_archive_paths_resolve_inside_model_dir(tmp_path: Path, requested: str, expected: str) -> None:
     root = tmp_path / "models"
-    assert store.archive_path(root, requested) == root.resolve() / expected
+    assert archives.archive_path(root, requested) == root.resolve() / expected
 
 
 @pytest.mark.parametrize("requested", ["../a.bentomodel", "/etc/a.bentomodel", "models/../../a.bentomodel"])
 def test_archive_paths_outside_model_dir_are_refused(tmp_path: Path, requested: str) -> None:
     with pytest.raises(OutsideModelDir):
-        store.archive_path(tmp_path / "models", requested)
+        archives.archive_path(tmp_path / "models", requested)
 
 
 def test_archive_paths_must_name_an_exported_archive(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
-        store.archive_path(tmp_path / "models", "a.pkl")
+        archives.archive_path(tmp_path / "models", "a.pkl")
 
 
 def test_a_tag_is_found_only_whole(v1: Trained) -> None:

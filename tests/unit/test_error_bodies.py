@@ -1,0 +1,60 @@
+"""Error answers of every layer in the spec's `{"detail": ...}` shape."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from purchase.serving.error_bodies import JsonErrors, as_detail
+
+
+def test_error_bodies_become_detail() -> None:
+    assert as_detail(404, b"Not Found") == b'{"detail": "Not Found"}'
+    assert (
+        as_detail(504, b'{"error": "Not able to process the request in 30 seconds"}')
+        == json.dumps({"detail": "Not able to process the request in 30 seconds"}).encode()
+    )
+    assert as_detail(400, b'{"detail": "features: bad"}') is None
+    assert as_detail(405, b"") == b'{"detail": "Method Not Allowed"}'
+    assert as_detail(599, b"[1]") == b'{"detail": "Error"}'
+
+
+def run(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def replay() -> None:
+        wrapped = JsonErrors(send)
+        for message in messages:
+            await wrapped(message)
+
+    asyncio.run(replay())
+    return sent
+
+
+def test_only_error_answers_are_held_and_rewritten() -> None:
+    ok = [{"type": "http.response.start", "status": 200, "headers": []}, {"type": "http.response.body", "body": b"x"}]
+    assert run(ok) == ok
+    start = {
+        "type": "http.response.start",
+        "status": 404,
+        "headers": [(b"content-type", b"text/plain"), (b"x-a", b"1")],
+    }
+    sent = run(
+        [
+            start,
+            {"type": "http.response.body", "body": b"Not ", "more_body": True},
+            {"type": "http.response.body", "body": b"Found"},
+        ]
+    )
+    assert sent[0]["status"] == 404
+    assert sent[0]["headers"] == [(b"x-a", b"1"), (b"content-type", b"application/json"), (b"content-length", b"23")]
+    assert sent[1] == {"type": "http.response.body", "body": b'{"detail": "Not Found"}'}
+    kept = [
+        {"type": "http.response.start", "status": 400, "headers": []},
+        {"type": "http.response.body", "body": b'{"detail": "d"}'},
+    ]
+    assert run(kept) == kept
