@@ -29,9 +29,12 @@ def test_a_routing_reuses_loaded_versions_and_loads_the_others(
     routing = routing_for(Target(ModelRef(tag1), ModelRef(tag2), 0.25, None, 7), {tag1: loaded[tag1]}, load)
     assert routing.primary is loaded[tag1] and routing.candidate is not None and routing.shadow is None
     assert (routing.candidate_share, routing.generation, calls) == (0.25, 7, [ModelRef(tag2)])
+    shadowed = routing_for(Target(ModelRef(tag1), None, 0.0, ModelRef(tag2)), dict(loaded), load)
+    assert (shadowed.candidate, shadowed.shadow) == (None, loaded[tag2])
     # The same version from an archive is another source: loaded anew, so /model-info names the archive.
     again = routing_for(Target(ModelRef(tag1, "models/a.bentomodel")), {tag1: loaded[tag1]}, load)
     assert again.primary is not loaded[tag1] and again.primary.source_path == "models/a.bentomodel"
+    assert again.target().primary == ModelRef(again.primary.tag, "models/a.bentomodel")  # /model-info names it
 
 
 def test_a_routing_knows_its_models_roles_and_target(v1: Trained, v2: Trained, loaded: dict[str, ServingModel]) -> None:
@@ -46,6 +49,13 @@ def test_a_routing_knows_its_models_roles_and_target(v1: Trained, v2: Trained, l
     target = shadowed.target()
     assert (target.candidate, target.shadow, target.candidate_share) == (None, ModelRef(other.tag), 0.0)
     assert Routing(primary).models() == {primary.tag: primary}
+
+
+def test_a_share_takes_the_users_whose_bucket_is_below_it(loaded: dict[str, ServingModel]) -> None:
+    primary = next(iter(loaded.values()))
+    at = Routing(primary, primary, user_bucket("a"))
+    assert not at.goes_to_candidate("a")  # [0, share): a bucket equal to the share stays
+    assert Routing(primary, primary, user_bucket("a") + 1e-12).goes_to_candidate("a")
 
 
 def test_users_are_split_by_a_stable_bucket() -> None:

@@ -68,7 +68,11 @@ def test_the_default_threshold_applies_when_none_is_given(v1: Trained) -> None:
 
 def test_an_ab_split_sends_each_user_to_one_version_and_names_it(v1: Trained, v2: Trained) -> None:
     users = tuple(f"user_{i:06d}" for i in range(40))
+    before = metrics.counts_by_version()
     scored = asyncio.run(scorer_of(v1, v2, share=0.5).predict(request(None, users)))
+    after = metrics.counts_by_version()
+    for version, role in ((v1.version, "primary_requests"), (v2.version, "candidate_requests")):
+        assert after[version][role] - before.get(version, {}).get(role, 0) == 1
     expected = [v2.version if user_bucket(u) < 0.5 else v1.version for u in users]
     assert scored.row_versions == expected and len(set(expected)) == 2
     assert scored.model_version == v1.version  # both scored rows: the answer names the primary
