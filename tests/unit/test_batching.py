@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from purchase.errors import Overloaded
 from purchase.serving.batching import Batcher
 
 
@@ -27,3 +28,33 @@ def test_a_lone_request_is_scored_on_the_event_loop_and_a_batch_in_a_thread() ->
     answers = asyncio.run(requests())
     assert calls == [(True, 1), (False, 5)]
     assert [a.tolist() for a in answers] == [[float(i)] * (i + 1) for i in range(5)]
+
+
+def test_batches_take_whole_requests_up_to_the_row_limit() -> None:
+    sizes: list[list[int]] = []
+
+    def record(matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+        sizes.append([len(m) for m in matrices])
+        return [m[:, 0] for m in matrices]
+
+    batcher = Batcher(record, max_batch_rows=4, max_queued_rows=100)
+
+    async def requests() -> list[np.ndarray]:
+        return await asyncio.gather(*(batcher.score(np.full((n, 1), float(n))) for n in (3, 1, 2, 5)))
+
+    answers = asyncio.run(requests())
+    assert sizes == [[3, 1], [2], [5]]  # a request larger than the limit goes alone
+    assert [a.tolist() for a in answers] == [[3.0] * 3, [1.0], [2.0] * 2, [5.0] * 5]
+
+
+def test_the_queue_refuses_only_past_its_row_limit_and_empties_again() -> None:
+    batcher = Batcher(lambda matrices: [m[:, 0] for m in matrices], max_batch_rows=100, max_queued_rows=3)
+
+    async def burst(sizes: tuple[int, ...]) -> list[object]:
+        return await asyncio.gather(*(batcher.score(np.zeros((n, 1))) for n in sizes), return_exceptions=True)
+
+    for _ in range(3):  # rows leave the count once scored: the same burst fits every time
+        assert [type(r).__name__ for r in asyncio.run(burst((2, 1)))] == ["ndarray", "ndarray"]
+    refused = asyncio.run(burst((2, 2)))
+    assert type(refused[0]).__name__ == "ndarray" and isinstance(refused[1], Overloaded)
+    assert refused[1].detail == "Service overloaded: the prediction queue is full, retry shortly"

@@ -87,6 +87,10 @@ def test_serving_rows_and_training_frames_give_the_same_matrix(test_rows: pd.Dat
     np.testing.assert_array_equal(served, trained)
 
 
+def test_the_stored_form_names_the_feature_order() -> None:
+    assert PRE.to_dict() == {"categories": ["books", "electronics"], "feature_names": PRE.feature_names}
+
+
 def test_each_engineered_feature_on_a_hand_made_row() -> None:
     """Every engineered feature from its own inputs: distinct values, so a feature computed from the
     wrong column shows (training and serving share the transform, so parity tests cannot)."""

@@ -55,8 +55,8 @@ def test_metrics_labels_are_route_paths_or_other(table: RouteTable) -> None:
 def test_declared_routes_register_with_the_app_and_the_table() -> None:
     app, table = FastAPI(), RouteTable()
     routes = DeclaredRoutes(app, table)
-    routes.get("/x", Access.PUBLIC)(lambda: None)
-    routes.post("/x", Access.ADMIN)(lambda: None)
+    routes.get("/x", Access.PUBLIC, summary="read x")(lambda: None)
+    routes.post("/x", Access.ADMIN, summary="write x")(lambda: None)
     table.declare_prefix("/files/", Access.METRICS)
     assert (table.declared("GET", "/x"), table.declared("POST", "/x"), table.declared("PUT", "/x")) == (
         Access.PUBLIC,
@@ -65,9 +65,9 @@ def test_declared_routes_register_with_the_app_and_the_table() -> None:
     )
     assert table.access("DELETE", "/x") is Access.PUBLIC  # the least restricted of the path's routes
     assert table.access("GET", "/files/a") is Access.METRICS and table.access("GET", "/filesx") is Access.PREDICT
-    assert {(route.path, tuple(route.methods)) for route in app.routes if route.path == "/x"} == {
-        ("/x", ("GET",)),
-        ("/x", ("POST",)),
+    assert {(route.path, tuple(route.methods), route.summary) for route in app.routes if route.path == "/x"} == {
+        ("/x", ("GET",), "read x"),
+        ("/x", ("POST",), "write x"),
     }
 
 

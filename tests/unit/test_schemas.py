@@ -92,10 +92,11 @@ def test_validation_errors_are_one_line_each_naming_field_and_index() -> None:
     errors = [
         {"type": "float_type", "loc": ("body", "features", 3, "item_price"), "msg": "Input should be a valid number"},
         {"type": "missing", "loc": ("threshold",), "msg": "Field required"},
+        {"type": "missing", "loc": ("X_field",), "msg": "Field required"},
         {"type": "value_error", "loc": (), "msg": "give exactly one of model_tag or model_path"},
     ]
     assert describe_validation_errors(errors) == (
-        "features[3].item_price: Input should be a valid number; threshold: Field required; "
+        "features[3].item_price: Input should be a valid number; threshold: Field required; X_field: Field required; "
         "give exactly one of model_tag or model_path"
     )
     assert (

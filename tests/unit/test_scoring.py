@@ -50,7 +50,11 @@ def request(threshold: float | None, users: tuple[str, ...] = ("user_000123",)) 
 
 def test_a_probability_equal_to_the_threshold_is_a_purchase(v1: Trained) -> None:
     scorer = scorer_of(v1)
-    p = asyncio.run(scorer.predict(request(None))).probabilities[0]
+    before = metrics.counts_by_version().get(v1.version, {}).get("primary_requests", 0)
+    first = asyncio.run(scorer.predict(request(None)))
+    assert metrics.counts_by_version()[v1.version]["primary_requests"] - before == 1
+    assert first.rows == request(None).features and type(first.classes[0]) is int
+    p = first.probabilities[0]
     at = asyncio.run(scorer.predict(request(p)))
     assert (at.probabilities, at.classes, at.confidence) == ([p], [1], ["low"])
     above = asyncio.run(scorer.predict(request(min(1.0, p + 1e-9))))
@@ -78,6 +82,8 @@ def test_an_ab_split_sends_each_user_to_one_version_and_names_it(v1: Trained, v2
     assert scored.model_version == v1.version  # both scored rows: the answer names the primary
     only_candidate = asyncio.run(scorer_of(v1, v2, share=1.0).predict(request(None, users)))
     assert only_candidate.model_version == v2.version and set(only_candidate.row_versions or []) == {v2.version}
+    one_row = asyncio.run(scorer_of(v1, v2, share=1.0).predict(request(None)))
+    assert (one_row.model_version, one_row.row_versions) == (v2.version, [v2.version])
     for version, trained in ((v1.version, v1), (v2.version, v2)):
         rows = [i for i, v in enumerate(expected) if v == version]
         row = request(None, users).features[0]

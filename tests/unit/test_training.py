@@ -121,8 +121,8 @@ def test_calibration_error() -> None:
 
 LOG_CSV = (
     "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
-    "2024-01-02 10:00:00 UTC,view,007,2,electronics.phone,b,9.5,0042,0s1\n"
-    "2024-01-02 10:30:00 UTC,purchase,007,2,,b,9.5,0042,0s1\n"
+    "2024-01-02 11:00:00+01:00,view,007,2,12,b,9.5,0042,007\n"
+    "2024-01-02 11:30:00+01:00,purchase,007,2,,b,9.5,0042,007\n"
 )
 
 
@@ -131,7 +131,7 @@ def test_read_events_keeps_ids_as_text_and_times_in_utc(tmp_path: Path) -> None:
     path.write_text(LOG_CSV)
     log = events.read_events(path)
     assert log["product_id"].tolist() == ["007", "007"] and log["user_id"].tolist() == ["0042", "0042"]
-    assert log["user_session"].tolist() == ["0s1", "0s1"] and log["category_code"].iloc[0] == "electronics.phone"
+    assert log["user_session"].tolist() == ["007", "007"] and log["category_code"].iloc[0] == "12"
     assert log["event_time"].tolist() == [pd.Timestamp("2024-01-02 10:00:00"), pd.Timestamp("2024-01-02 10:30:00")]
     assert log["event_time"].dt.tz is None
 
