@@ -7,9 +7,13 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from purchase.errors import Overloaded
 from purchase.serving.batching import Batcher
+
+# A broken batcher leaves callers waiting forever: fail fast instead (mutation testing plants such bugs).
+pytestmark = pytest.mark.timeout(10)
 
 
 def test_a_lone_request_is_scored_on_the_event_loop_and_a_batch_in_a_thread() -> None:
