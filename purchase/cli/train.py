@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> str:
     )
     result = fit(load_dataset(config, args.events, progress), config, progress)
     print("\nTest split (last as-of time):\n" + format_table(result.metrics) + "\n")
+    if "oracle" in result.metrics:
+        ratio = result.metrics["xgboost"]["auc"] / result.metrics["oracle"]["auc"]
+        print(f"XGBoost test AUC / oracle AUC: {ratio:.3f}\n")
     model = store.save(result.booster, result.preprocessor, result.metadata, promote=args.promote)
     progress(f"saved {model.tag} (stage {store.stage(model)})")
     if args.export:

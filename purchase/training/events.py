@@ -1,7 +1,8 @@
 """From an event log in the public e-commerce behaviour schema to labelled (user, item, as-of) rows.
 
-Each row carries exactly the spec's request features, computed only from events strictly before
-its as-of time, and the label "the user bought the item within the next `horizon_days`".
+Each row carries exactly the spec's request features and the label "the user bought the item within the
+next `horizon_days`". Behaviour features use only events strictly before the as-of time; the price is
+the one in effect at the as-of time (see `price_in_effect`), as a client sends it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def build_examples(events: pd.DataFrame, as_of_times: list[pd.Timestamp], horizo
     return pd.concat(frames, ignore_index=True)
 
 
+def price_in_effect(last_before: pd.Series, window: pd.DataFrame, items: pd.Series) -> np.ndarray:
+    """Each item's price in effect at the as-of time, as the shop knows it and a client sends it: its
+    price on its first event in the label window (at or after the as-of time), else its last price
+    before. A price from before the as-of time would be last week's during a promotion."""
+    first_after = window.sort_values("event_time", kind="stable").groupby("product_id")["price"].first()
+    upcoming = first_after.reindex(items).to_numpy(dtype=np.float64)
+    return np.where(np.isnan(upcoming), last_before.reindex(items).to_numpy(dtype=np.float64), upcoming)
+
+
 def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     past = events[events["event_time"] < t]
     w30 = past[past["event_time"] >= t - 30 * DAY]
@@ -111,16 +121,16 @@ def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.Da
     out["item_view_count"] = per_pair(w30, "view")
     out["item_cart_count"] = per_pair(w30, "cart")
 
-    # Item state at t: the last price seen; the base price is the highest price seen so far.
-    by_item = past.sort_values("event_time").groupby("product_id")
+    future = events[(events["event_time"] >= t) & (events["event_time"] < t + horizon_days * DAY)]
+    by_item = past.sort_values("event_time", kind="stable").groupby("product_id")
     item = rows["product_id"]
-    out["item_price"] = by_item["price"].last().reindex(item).to_numpy()
-    out["item_base_price"] = by_item["price"].max().reindex(item).to_numpy()
+    price = price_in_effect(by_item["price"].last(), future, item)
+    out["item_price"] = price
+    out["item_base_price"] = np.fmax(by_item["price"].max().reindex(item).to_numpy(), price)
     out["item_discount_pct"] = (100.0 * (1.0 - out["item_price"] / out["item_base_price"])).clip(0.0, 100.0)
     code = by_item["category_code"].last().reindex(item).fillna("unknown").astype(str)
     out[CATEGORY_FEATURE] = code.str.split(".").str[0].to_numpy()
 
-    future = events[(events["event_time"] >= t) & (events["event_time"] < t + horizon_days * DAY)]
     bought = future.loc[future["event_type"] == "purchase", ["user_id", "product_id"]].drop_duplicates()
     out["label"] = pair.isin(pd.MultiIndex.from_frame(bought)).astype(np.int8)
     # Rows without a usable price cannot be requested through the API, so they are not trained on.

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from purchase.features import BEHAVIOUR_FEATURES, PRICE_FEATURES
+from purchase.features import BEHAVIOUR_FEATURES
 from purchase.training import events, synthetic
 from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error, format_table
 from purchase.training.train import Dataset, fit, load_dataset, split_by_time
@@ -35,17 +35,47 @@ def test_generator_is_seeded_and_writes_the_public_schema(log: synthetic.Synthet
     assert span >= 60 * DAY
 
 
-def test_features_use_nothing_from_after_the_as_of_time(log: synthetic.SyntheticLog) -> None:
+def test_behaviour_features_use_nothing_from_after_the_as_of_time(log: synthetic.SyntheticLog) -> None:
     t = events.snapshot_times(log.events, 28, 7, 7)[1]
     full = events.build_examples(log.events, [t], 7)
-    # Rewrite the future: drop it and add a burst of late events. Features must not move.
+    # Rewrite the future: drop half of it, change its prices. Behaviour features must not move.
     future = log.events[log.events["event_time"] >= t].copy()
     future["price"] = future["price"] * 3
     changed = pd.concat([log.events[log.events["event_time"] < t], future.sample(frac=0.5, random_state=0)])
     rebuilt = events.build_examples(changed.sort_values("event_time"), [t], 7)
-    columns = ["user_id", "item_id", *BEHAVIOUR_FEATURES, *PRICE_FEATURES, "item_category"]
+    columns = ["user_id", "item_id", *BEHAVIOUR_FEATURES, "item_category"]
     pd.testing.assert_frame_equal(full[columns], rebuilt[columns])
     assert not full["label"].equals(rebuilt["label"])  # the labels do look ahead, so the check can fail
+    assert not full["item_price"].equals(rebuilt["item_price"])  # the price in effect at t does too
+
+
+def test_the_price_is_the_one_in_effect_at_the_as_of_time() -> None:
+    """Hand-made: the first price at or after t within the label window, else the last one before t;
+    the base price is the highest seen up to then, the discount follows from both."""
+    t = pd.Timestamp("2024-02-01")
+
+    def event(day: float, item: str, price: float, kind: str = "view", user: str = "u") -> dict[str, object]:
+        when = t + pd.Timedelta(days=day)
+        fixed = {"category_id": 1, "category_code": "books.x", "brand": "b", "user_session": f"{user}{when:%j}"}
+        return {"event_time": when, "event_type": kind, "product_id": item, "price": price, "user_id": user, **fixed}
+
+    log = pd.DataFrame(
+        [
+            event(-20, "a", 12.0),
+            event(-2, "a", 10.0),
+            event(0.5, "a", 8.0, user="v"),
+            event(3, "a", 9.0),
+            event(-3, "b", 20.0),
+            event(9, "b", 5.0),  # b's next price falls after the 7-day window
+            event(-1, "c", 30.0),
+            event(0, "c", 40.0),  # at t exactly: in effect, and a new highest price
+        ]
+    ).sort_values("event_time", kind="stable")
+    rows = events.build_examples(log, [t], 7).set_index("item_id")
+    assert rows.loc[["a", "b", "c"], "item_price"].tolist() == [8.0, 20.0, 40.0]
+    assert rows.loc[["a", "b", "c"], "item_base_price"].tolist() == [12.0, 20.0, 40.0]
+    assert rows.loc["a", "item_discount_pct"] == pytest.approx(100 * (1 - 8 / 12))
+    assert rows.loc[["b", "c"], "item_discount_pct"].tolist() == [0.0, 0.0]
 
 
 def test_labels_are_purchases_within_the_horizon(log: synthetic.SyntheticLog) -> None:
@@ -68,8 +98,11 @@ def test_derived_features_match_a_hand_count(log: synthetic.SyntheticLog) -> Non
     assert row["view_count_7d"] == len(views_7d)
     assert row["item_view_count"] == len(item_views[item_views["event_time"] >= t - 30 * DAY])
     assert row["days_since_last_item_view"] == pytest.approx((t - item_views["event_time"].max()) / DAY)
-    prices = ev[(ev["product_id"] == row["item_id"]) & (ev["event_time"] < t)]["price"]
-    assert row["item_base_price"] == prices.max()
+    item = ev[ev["product_id"] == row["item_id"]]
+    upcoming = item[(item["event_time"] >= t) & (item["event_time"] < t + 7 * DAY)]["price"]
+    price = upcoming.iloc[0] if len(upcoming) else item[item["event_time"] < t]["price"].iloc[-1]
+    assert row["item_price"] == price
+    assert row["item_base_price"] == max(item[item["event_time"] < t]["price"].max(), price)
 
 
 def test_oracle_is_the_known_propensity(log: synthetic.SyntheticLog) -> None:
