@@ -59,6 +59,7 @@ def test_the_queue_refuses_only_past_its_row_limit_and_empties_again() -> None:
 
     for _ in range(3):  # rows leave the count once scored: the same burst fits every time
         assert [type(r).__name__ for r in asyncio.run(burst((2, 1)))] == ["ndarray", "ndarray"]
+    assert isinstance(asyncio.run(burst((1, 1, 2)))[2], Overloaded)  # queued rows add up
     refused = asyncio.run(burst((2, 2)))
     assert type(refused[0]).__name__ == "ndarray" and isinstance(refused[1], Overloaded)
     assert refused[1].detail == "Service overloaded: the prediction queue is full, retry shortly"
