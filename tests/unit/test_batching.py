@@ -63,3 +63,29 @@ def test_the_queue_refuses_only_past_its_row_limit_and_empties_again() -> None:
     refused = asyncio.run(burst((2, 2)))
     assert type(refused[0]).__name__ == "ndarray" and isinstance(refused[1], Overloaded)
     assert refused[1].detail == "Service overloaded: the prediction queue is full, retry shortly"
+
+
+def test_a_failed_or_abandoned_batch_does_not_stop_the_next_ones() -> None:
+    def fail_on_negative(matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if (matrices[0] < 0).any():
+            raise ValueError("model failed")
+        return [m[:, 0] for m in matrices]
+
+    batcher = Batcher(fail_on_negative, max_batch_rows=1, max_queued_rows=10)  # one request a batch
+
+    async def failed_then_fine() -> list[object]:
+        return await asyncio.gather(
+            batcher.score(np.full((1, 1), -1.0)), batcher.score(np.ones((1, 1))), return_exceptions=True
+        )
+
+    failed, fine = asyncio.run(failed_then_fine())
+    assert isinstance(failed, ValueError) and fine.tolist() == [1.0]  # type: ignore[union-attr]
+
+    async def abandoned_then_fine() -> np.ndarray:
+        first = asyncio.ensure_future(batcher.score(np.full((1, 1), 2.0)))
+        second = asyncio.ensure_future(batcher.score(np.full((1, 1), 3.0)))
+        await asyncio.sleep(0)  # both queued
+        first.cancel()  # its caller left
+        return await second
+
+    assert asyncio.run(abandoned_then_fine()).tolist() == [3.0]

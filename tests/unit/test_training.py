@@ -206,3 +206,9 @@ def test_the_comparison_table_lists_every_model_and_metric() -> None:
     assert set(table[1]) == {"-"} and len(table[1]) == len(table[0])
     assert table[2].split() == ["xgboost", *["0.5000"] * len(METRICS)]
     assert table[3].split() == ["oracle", *["0.2500"] * len(METRICS)]
+
+
+def test_metrics_bound_certain_wrong_answers() -> None:
+    """A probability of exactly 0 or 1 that is wrong costs -log(1e-7) in log loss, not infinity."""
+    scores = evaluate(np.array([1, 0, 1, 0]), np.array([0.0, 1.0, 0.9, 0.1]))
+    assert scores["log_loss"] == pytest.approx((2 * -np.log(1e-7) + 2 * -np.log(0.9)) / 4, rel=1e-6)
