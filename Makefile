@@ -9,20 +9,26 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model serve test lint mutate train models promote rollback build image bench profile bench-tools clean
+.PHONY: install model features serve test lint mutate train models promote rollback build image bench profile bench-tools clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	touch $@
 
 # Train and promote a default model, only when the store holds none.
 model: install
 	$(PY) -m purchase.cli.train --if-empty --promote --export
 
+# A historical event log into the online feature store: ARGS="--events log.csv"; none: the synthetic log.
+features: install
+	$(PY) -m purchase.cli.features $(ARGS)
+
 serve: model
+	$(PY) -m purchase.cli.features --if-empty
 	$(VENV)/bin/bentoml serve service:PurchasePrediction  # host, port, workers: API_* in the environment or .env
 
 train: install

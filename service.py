@@ -14,20 +14,26 @@ import bentoml
 from fastapi import Request, Response
 
 from purchase import __version__, store
-from purchase.errors import PurchaseError
+from purchase.errors import FeaturesOff, PurchaseError, StoreUnavailable
+from purchase.online import open_store
+from purchase.online.records import stored
+from purchase.online.schemas import EventsRequest, EventsResponse, FeaturesResponse
 from purchase.schemas import (
     ApiInfo,
     Health,
     LoadModelRequest,
     LoadModelResponse,
     ModelInfo,
+    PredictRequest,
     PredictResponse,
+    StorePredictRequest,
     TrafficInfo,
     TrafficRequest,
 )
 from purchase.serving import http_limits, metrics
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.edge import Edge, note_model_version
+from purchase.serving.filling import FeatureFiller
 from purchase.serving.fleet import Fleet, ModelRef
 from purchase.serving.following import Follower
 from purchase.serving.http import PREDICT_BODY, ROUTE_TABLE, TITLE, app, errors, routes
@@ -74,6 +80,8 @@ class PurchasePrediction:
         self.models = ModelManager(settings, fleet)
         self.follower = Follower(self.models, fleet, settings.follow_production)
         self.scorer = Scorer(self.models, settings.default_threshold)
+        self.feature_store = open_store(settings)
+        self.filler = FeatureFiller(self.feature_store) if self.feature_store else None
         try:
             self.models.load_initial(settings.default_model or PACKAGED_MODEL)
         except PurchaseError as exc:  # start anyway: /readyz stays 503 and /load-model can fix it
@@ -83,6 +91,11 @@ class PurchasePrediction:
     async def start(self) -> None:
         self.follower.start()
         tune_garbage_collector()
+
+    @bentoml.on_shutdown
+    async def stop(self) -> None:
+        if self.feature_store is not None:
+            await self.feature_store.close()
 
     def __is_ready__(self) -> bool:
         return self.models.current is not None
@@ -110,15 +123,51 @@ class PurchasePrediction:
         openapi_extra=PREDICT_BODY,
     )
     async def predict(self, request: Request) -> Response:
-        """The hot path takes the raw body: see purchase.serving.codec."""
-        parsed = parse_predict_request(request.headers.get("content-type"), await request.body())
+        """The hot path takes the raw body: see purchase.serving.codec. With the online store, features
+        left out come from it; X-Feature-Source says whether they did (purchase.serving.filling)."""
+        content_type, body = request.headers.get("content-type"), await request.body()
         started = time.perf_counter()
+        # X-Worker: which worker answered, for debugging multi-worker serving.
+        headers = {"X-Worker": str(self.worker)}
+        if self.filler is not None:
+            sparse = parse_predict_request(content_type, body, StorePredictRequest)
+            parsed, headers["X-Feature-Source"] = await self.filler.complete(sparse)
+        else:
+            parsed = parse_predict_request(content_type, body, PredictRequest)
         scored = await self.scorer.predict(parsed)
         latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
         note_model_version(request.scope, scored.model_version)
         body = encode_predict_response(scored, parsed.return_probabilities, datetime.now(UTC), latency_ms)
-        # X-Worker: which worker answered, for debugging multi-worker serving.
-        return Response(body, media_type="application/json", headers={"X-Worker": str(self.worker)})
+        return Response(body, media_type="application/json", headers=headers)
+
+    @routes.post(
+        "/features", Access.PREDICT, response_model=FeaturesResponse, responses=errors(400, 401, 403, 404, 413, 429)
+    )
+    async def features(self, request: StorePredictRequest) -> FeaturesResponse:
+        """The features /predict would score for these rows, completed from the online store as of `as_of`."""
+        if self.filler is None:
+            raise FeaturesOff()
+        completed, source = await self.filler.complete(request)
+        return FeaturesResponse.model_validate(
+            {"features": [row.__dict__ for row in completed.features], "source": source}
+        )
+
+    @routes.post(
+        "/events", Access.PREDICT, response_model=EventsResponse, responses=errors(400, 401, 403, 404, 413, 429, 503)
+    )
+    async def events(self, request: EventsRequest) -> EventsResponse:
+        """Behaviour events into the online store, all or nothing (README, "Features")."""
+        if self.feature_store is None:
+            raise FeaturesOff()
+        try:
+            result = await self.feature_store.write([stored(event) for event in request.events])
+        except StoreUnavailable:
+            metrics.record_events(failed=len(request.events))
+            raise
+        metrics.record_events(stored=result.stored, duplicate=result.duplicates, expired=result.expired)
+        return EventsResponse(
+            accepted=len(request.events), stored=result.stored, duplicates=result.duplicates, expired=result.expired
+        )
 
     @routes.post(
         "/load-model",

@@ -98,3 +98,19 @@ def bentoml_serve(env: dict[str, str], log_path: Path, target: str = SERVICE, fl
     if not flags:
         env |= {"API_HOST": "127.0.0.1", "API_PORT": str(port)}
     return ServerProcess([str(BIN / "bentoml"), "serve", target, *bind], env, log_path, port)
+
+
+def redis_server(log_path: Path, port: int | None = None) -> ServerProcess:
+    """Debian's redis-server on loopback, nothing persisted; `port` to start it again where it was."""
+    command = ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = ServerProcess(command, {}, log_path, port, name="redis")
+    return server.wait_until(lambda: _answers_ping(server.port), timeout_s=20)
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

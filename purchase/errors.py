@@ -31,6 +31,15 @@ class ModelNotFound(PurchaseError):
     status_code = 404
 
 
+class FeaturesOff(PurchaseError):
+    """/events while ONLINE_FEATURES is false: there is no store to write."""
+
+    status_code = 404
+
+    def __init__(self, detail: str = "Online features are off (ONLINE_FEATURES=false): no store takes events") -> None:
+        super().__init__(detail)
+
+
 class PredictionFailed(PurchaseError):
     status_code = 500
 
@@ -45,3 +54,7 @@ class ModelNotLoaded(PurchaseError):
 class Overloaded(PurchaseError):
     status_code = 503
     retry_after_s = 1
+
+
+class StoreUnavailable(Overloaded):
+    """The online feature store cannot be reached: nothing was written, try again."""

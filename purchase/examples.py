@@ -46,3 +46,5 @@ SPEC_CURL: dict[str, Any] = {
     "return_probabilities": True,
     "threshold": 0.5,
 }
+# With the online store, the ids alone: a pair of the synthetic log `make serve` trains on and backfills.
+SPEC_IDS: dict[str, Any] = {"user_id": "user_000123", "item_id": "item_00007"}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .examples import SPEC_EXAMPLE
+from .examples import SPEC_EXAMPLE, SPEC_IDS
 from .settings import get_settings
 
 MAX_ID_LENGTH = 128
@@ -33,8 +33,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
-class FeatureRow(_Strict):
-    """One (user, item) pair. Behaviour features are optional: leave out what you do not know."""
+class _Behaviour(_Strict):
+    """The ids and the behaviour features of one (user, item) pair; each feature may be left out."""
 
     user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["user_000123"])
     item_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["item_00456"])
@@ -52,18 +52,59 @@ class FeatureRow(_Strict):
     session_duration_minutes: Amount | None = None
     item_view_count: Count | None = None
     item_cart_count: Count | None = None
-    item_price: float = Field(gt=0, le=MAX_AMOUNT, examples=[89.99])
-    item_base_price: float = Field(gt=0, le=MAX_AMOUNT, examples=[129.99])
-    item_discount_pct: float = Field(ge=0, le=100, examples=[30.0])
-    item_category: str = Field(min_length=1, max_length=MAX_CATEGORY_LENGTH, examples=["Electronics"])
 
 
-class PredictRequest(_Strict):
+Price = Annotated[float, Field(gt=0, le=MAX_AMOUNT, examples=[89.99])]
+Discount = Annotated[float, Field(ge=0, le=100, examples=[30.0])]
+Category = Annotated[str, Field(min_length=1, max_length=MAX_CATEGORY_LENGTH, examples=["Electronics"])]
+
+
+class FeatureRow(_Behaviour):
+    """One (user, item) pair. Behaviour features are optional: leave out what you do not know."""
+
+    item_price: Price
+    item_base_price: Price
+    item_discount_pct: Discount
+    item_category: Category
+
+
+class SparseFeatureRow(_Behaviour):
+    """With the online store: only the ids are required; what is left out comes from the store."""
+
+    item_price: Price | None = None
+    item_base_price: Price | None = None
+    item_discount_pct: Discount | None = None
+    item_category: Category | None = None
+
+
+class _PredictOptions(_Strict):
+    return_probabilities: bool = True
+    threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")
+
+
+class PredictRequest(_PredictOptions):
     model_config = ConfigDict(json_schema_extra={"examples": [SPEC_EXAMPLE]})
 
     features: list[FeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
-    return_probabilities: bool = True
-    threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")
+
+
+class StorePredictRequest(_PredictOptions):
+    """/predict with the online store: features left out are filled as of `as_of` (default: now)."""
+
+    model_config = ConfigDict(
+        title="PredictRequest", json_schema_extra={"examples": [SPEC_EXAMPLE, {"features": [SPEC_IDS]}]}
+    )
+
+    features: list[SparseFeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
+    as_of: AwareDatetime | None = Field(None, description="features as of this time (backtests, replay); default now")
+
+    @field_validator("as_of")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        tolerance = get_settings().event_time_tolerance_s
+        if value is not None and value > datetime.now(UTC) + timedelta(seconds=tolerance):
+            raise ValueError(f"lies in the future (more than {tolerance:g} s ahead of the server's clock)")
+        return value
 
 
 class Prediction(BaseModel):

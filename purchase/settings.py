@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     max_archive_bytes: int = Field(256 * 2**20, ge=2**20)  # unpacked
     max_archive_members: int = Field(64, ge=3)
 
+    # Online features (README, "Features"): /events writes the store, /predict fills what a request leaves out.
+    # The embedded store (SQLite) by default; Redis when REDIS_URL is set; "false": today's contract only.
+    online_features: bool = True
+    redis_url: str | None = None
+    feature_db: Path = Path("data/features.sqlite")
+    # Event time kept beyond the newest event: the 30-day window and the base price's 30 whole days.
+    feature_retention_days: float = Field(32.0, ge=1)
+    feature_store_timeout_s: float = Field(0.5, gt=0)
+    max_events_per_request: int = Field(1000, ge=1)
+    event_time_tolerance_s: float = Field(300.0, ge=0)  # how far in the future an event_time may lie
+
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

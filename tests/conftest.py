@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="purchase-tests-bentoml-")
 import pandas as pd
 import pytest
 
+from devtools.server import ServerProcess, redis_server
 from purchase import store
 from purchase.training.train import Dataset, fit, split_by_time
 from tests.helpers import SMALL, Trained, quiet, small_dataset
@@ -28,6 +30,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in Path(item.fspath).parents:
             item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real Redis server of the tests' own (Debian's redis-server), on a free loopback port."""
+    server = redis_server(tmp_path_factory.mktemp("redis") / "redis.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,23 +6,25 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
 from ..errors import InvalidInput
-from ..schemas import PredictRequest, TrafficInfo, describe_validation_errors
+from ..schemas import PredictRequest, StorePredictRequest, TrafficInfo, describe_validation_errors
 from .fleet import Target
 from .scoring import Scored
 
+Request = TypeVar("Request", PredictRequest, StorePredictRequest)
 
-def parse_predict_request(content_type: str | None, body: bytes) -> PredictRequest:
+
+def parse_predict_request(content_type: str | None, body: bytes, model: type[Request]) -> Request:
     """Validated by pydantic-core from the raw bytes, with no dicts in between."""
     if content_type is not None and not _is_json(content_type):
         raise InvalidInput(f"Content-Type must be application/json, not {content_type[:100]}")
     try:
-        request = PredictRequest.model_validate_json(body)
+        request = model.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_errors(exc.errors())) from None
     # JSON parsers keep the last of two equal keys; a client that sends two prices has a bug to hear about.

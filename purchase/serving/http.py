@@ -20,7 +20,8 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..errors import Overloaded, PurchaseError
-from ..schemas import ErrorResponse, PredictRequest, describe_validation_errors
+from ..schemas import ErrorResponse, PredictRequest, StorePredictRequest, describe_validation_errors
+from ..settings import get_settings
 from .routes import DeclaredRoutes, RouteTable
 from .security import Access
 
@@ -50,6 +51,10 @@ PREDICT_BODY = {
     }
 }
 
+# With the online store, /predict needs only the ids (and takes as_of); without, the spec's contract.
+PREDICT_REQUEST: type[PredictRequest] | type[StorePredictRequest] = (
+    StorePredictRequest if get_settings().online_features else PredictRequest
+)
 ROUTE_TABLE = RouteTable()
 for path in (
     "/livez",
@@ -86,7 +91,7 @@ def _openapi_document() -> dict[str, object]:
                 operation["responses"].pop("422", None)
         for unused in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(unused, None)
-        request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        request_schema = PREDICT_REQUEST.model_json_schema(ref_template="#/components/schemas/{model}")
         schema["components"]["schemas"].update(request_schema.pop("$defs"), PredictRequest=request_schema)
         schema["paths"].update(BENTOML_ROUTES)
         app.openapi_schema = schema

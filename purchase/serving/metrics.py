@@ -50,6 +50,12 @@ def _counters() -> SimpleNamespace:
         responses=prom.Counter("purchase_http_responses", "Responses, by route and status code", ["path", "status"]),
         cache=prom.Counter("purchase_cache_rows", "Rows looked up in the response cache, by result", ["result"]),
         loads=prom.Counter("purchase_model_loads", "Model loads in a worker, by outcome", ["outcome"]),
+        store_rows=prom.Counter(
+            "purchase_feature_store_rows",
+            "Rows /predict completed from the online store: hit (it knew the user or the item), miss, error",
+            ["result"],
+        ),
+        events=prom.Counter("purchase_events", "Events /events received, by outcome", ["outcome"]),
         serving=prom.Gauge(
             "purchase_model_serving",
             "1 for each version a worker serves, by role",
@@ -98,6 +104,20 @@ def record_cache(hits: int, misses: int) -> None:
     counters = _counters()
     counters.cache.labels("hit").inc(hits)
     counters.cache.labels("miss").inc(misses)
+
+
+def record_store_rows(hits: int = 0, misses: int = 0, errors: int = 0) -> None:
+    counters = _counters()
+    for result, n in (("hit", hits), ("miss", misses), ("error", errors)):
+        if n:
+            counters.store_rows.labels(result).inc(n)
+
+
+def record_events(**outcomes: int) -> None:
+    """stored, duplicate, expired, refused (invalid) or failed (store unavailable): event counts."""
+    counters = _counters()
+    for outcome, n in outcomes.items():
+        counters.events.labels(outcome).inc(n)
 
 
 def record_load(ok: bool) -> None:

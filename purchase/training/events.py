@@ -1,8 +1,8 @@
 """From an event log in the public e-commerce behaviour schema to labelled (user, item, as-of) rows.
 
 Each row carries exactly the spec's request features and the label "the user bought the item within the
-next `horizon_days`". Behaviour features use only events strictly before the as-of time; the price is
-the one in effect at the as-of time (see `price_in_effect`), as a client sends it.
+next `horizon_days`". The features follow `online.definitions`, where they are defined, vectorised over
+every candidate pair of an as-of time.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, PRICE_FEATURES
+from ..online.definitions import COUNTED_TYPES, LOOKAHEAD_DAYS, RECENT_DAYS, WINDOW_DAYS, category_of
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_time",
@@ -59,19 +60,22 @@ def build_examples(events: pd.DataFrame, as_of_times: list[pd.Timestamp], horizo
     return pd.concat(frames, ignore_index=True)
 
 
-def price_in_effect(last_before: pd.Series, window: pd.DataFrame, items: pd.Series) -> np.ndarray:
-    """Each item's price in effect at the as-of time, as the shop knows it and a client sends it: its
-    price on its first event in the label window (at or after the as-of time), else its last price
-    before. A price from before the as-of time would be last week's during a promotion."""
-    first_after = window.sort_values("event_time", kind="stable").groupby("product_id")["price"].first()
-    upcoming = first_after.reindex(items).to_numpy(dtype=np.float64)
-    return np.where(np.isnan(upcoming), last_before.reindex(items).to_numpy(dtype=np.float64), upcoming)
+def price_in_effect(before: pd.DataFrame, window: pd.DataFrame, items: pd.Series) -> pd.DataFrame:
+    """Each item's price and category code in effect at the as-of time (`online.definitions`): those
+    of its first event in the look-ahead `window`, else of its last event in `before` (the last 30 days).
+    A price from before the as-of time would be last week's during a promotion."""
+    columns = ["price", "category_code"]
+    first_after = window.sort_values("event_time", kind="stable").groupby("product_id")[columns].first()
+    last_before = before.sort_values("event_time", kind="stable").groupby("product_id")[columns].last()
+    upcoming = first_after.reindex(items).reset_index(drop=True)
+    known = upcoming["price"].notna()
+    return upcoming.where(known, last_before.reindex(items).reset_index(drop=True), axis=0)
 
 
 def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     past = events[events["event_time"] < t]
-    w30 = past[past["event_time"] >= t - 30 * DAY]
-    w7 = w30[w30["event_time"] >= t - 7 * DAY]
+    w30 = past[past["event_time"] >= t - WINDOW_DAYS * DAY]
+    w7 = w30[w30["event_time"] >= t - RECENT_DAYS * DAY]
     is_view30 = w30["event_type"] == "view"
 
     # Candidates: pairs the user viewed in the last 30 days.
@@ -95,41 +99,43 @@ def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.Da
 
     out = rows.rename(columns={"product_id": "item_id"})
     out["as_of"] = t
-    views = past[past["event_type"] == "view"]
+    views = w30[is_view30]
     last_view = views.groupby("user_id")["event_time"].max().reindex(user)
     out["days_since_last_view"] = ((t - last_view) / DAY).to_numpy()
     last_item_view = views.groupby(["user_id", "product_id"])["event_time"].max().reindex(pair)
     out["days_since_last_item_view"] = ((t - last_item_view) / DAY).to_numpy()
     for window, frame in (("7d", w7), ("30d", w30)):
-        for event_type in ("view", "cart", "purchase"):
+        for event_type in COUNTED_TYPES:
             out[f"{event_type}_count_{window}"] = per_user(frame, event_type)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = out["purchase_count_30d"] / out["cart_count_30d"]
     out["cart_to_purchase_ratio"] = ratio.where(out["cart_count_30d"] > 0)
 
-    sessions = w30.groupby("user_session").agg(
-        user_id=("user_id", "first"),
-        start=("event_time", "min"),
-        end=("event_time", "max"),
-        items=("product_id", "nunique"),
+    sessions = w30.groupby(["user_id", "user_session"]).agg(
+        start=("event_time", "min"), end=("event_time", "max"), items=("product_id", "nunique")
     )
     sessions["minutes"] = (sessions["end"] - sessions["start"]) / pd.Timedelta(minutes=1)
+    sessions = sessions.reset_index()
     out["avg_session_duration"] = sessions.groupby("user_id")["minutes"].mean().reindex(user).to_numpy()
-    latest = sessions.sort_values("end").groupby("user_id").last().reindex(user)
+    # The session that ended last (ties: the greatest session id), as the online definition.
+    latest = sessions.sort_values(["end", "user_session"]).groupby("user_id").last().reindex(user)
     out["session_item_count"] = latest["items"].to_numpy()
     out["session_duration_minutes"] = latest["minutes"].to_numpy()
     out["item_view_count"] = per_pair(w30, "view")
     out["item_cart_count"] = per_pair(w30, "cart")
 
     future = events[(events["event_time"] >= t) & (events["event_time"] < t + horizon_days * DAY)]
-    by_item = past.sort_values("event_time", kind="stable").groupby("product_id")
     item = rows["product_id"]
-    price = price_in_effect(by_item["price"].last(), future, item)
+    in_effect = price_in_effect(w30, future[future["event_time"] < t + LOOKAHEAD_DAYS * DAY], item)
+    price = in_effect["price"].to_numpy(dtype=np.float64)
+    day = t.floor("D")
+    base_events = events[(events["event_time"] >= day - WINDOW_DAYS * DAY) & (events["event_time"] < day)]
+    window_max = base_events.groupby("product_id")["price"].max().reindex(item).to_numpy(dtype=np.float64)
     out["item_price"] = price
-    out["item_base_price"] = np.fmax(by_item["price"].max().reindex(item).to_numpy(), price)
+    out["item_base_price"] = np.fmax(window_max, price)
     out["item_discount_pct"] = (100.0 * (1.0 - out["item_price"] / out["item_base_price"])).clip(0.0, 100.0)
-    code = by_item["category_code"].last().reindex(item).fillna("unknown").astype(str)
-    out[CATEGORY_FEATURE] = code.str.split(".").str[0].to_numpy()
+    codes = in_effect["category_code"]
+    out[CATEGORY_FEATURE] = [category_of(code if isinstance(code, str) else None) for code in codes]
 
     bought = future.loc[future["event_type"] == "purchase", ["user_id", "product_id"]].drop_duplicates()
     out["label"] = pair.isin(pd.MultiIndex.from_frame(bought)).astype(np.int8)

@@ -29,7 +29,12 @@ CATEGORY_CODES: tuple[str, ...] = (
     "grocery.snacks",
 )
 CATEGORY_PRICE = np.array([300.0, 60.0, 80.0, 25.0, 70.0, 15.0, 30.0, 8.0])
-START = pd.Timestamp("2024-01-01")
+
+
+def today() -> pd.Timestamp:
+    """Midnight UTC today (naive, as the log's times): where a log generated now ends, so that features
+    "as of now" see its last 30 days."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class SyntheticLog:
     hazard: np.ndarray  # (pairs, days): the daily purchase probability
     pair_user: np.ndarray  # user_id of each pair
     pair_item: np.ndarray  # product_id of each pair
+    start: pd.Timestamp  # midnight of the first day
 
     def oracle(self, user_ids: np.ndarray, item_ids: np.ndarray, as_of: pd.Series, horizon_days: int) -> np.ndarray:
         """True P(purchase in [as_of, as_of + horizon)) for each row; 0 for pairs with no interest."""
@@ -45,7 +51,7 @@ class SyntheticLog:
             np.arange(len(self.pair_user)), index=pd.MultiIndex.from_arrays([self.pair_user, self.pair_item])
         )
         pair = index.reindex(pd.MultiIndex.from_arrays([user_ids, item_ids])).to_numpy()
-        day = ((pd.to_datetime(as_of) - START) // pd.Timedelta(days=1)).to_numpy()
+        day = ((pd.to_datetime(as_of) - self.start) // pd.Timedelta(days=1)).to_numpy()
         out = np.zeros(len(pair))
         known = ~np.isnan(pair)
         for k in np.flatnonzero(known):
@@ -55,9 +61,16 @@ class SyntheticLog:
 
 
 def generate(
-    n_users: int = 1500, n_items: int = 400, n_days: int = 77, items_per_user: int = 20, seed: int = 42
+    n_users: int = 1500,
+    n_items: int = 400,
+    n_days: int = 77,
+    items_per_user: int = 20,
+    seed: int = 42,
+    end: pd.Timestamp | None = None,
 ) -> SyntheticLog:
+    """`n_days` whole days ending at midnight `end` (default: today's), so the last event is of yesterday."""
     rng = np.random.default_rng(seed)
+    start = (today() if end is None else end) - pd.Timedelta(days=n_days)
     n_cat = len(CATEGORY_CODES)
 
     # Users: activity level, taste over categories, sensitivity to discounts.
@@ -98,17 +111,19 @@ def generate(
     views = views + purchases
     carts = carts + purchases
 
-    events = _to_event_log(rng, views, carts, purchases, pair_user, pair_item, category, base_price, discount)
+    events = _to_event_log(rng, start, views, carts, purchases, pair_user, pair_item, category, base_price, discount)
     return SyntheticLog(
         events=events,
         hazard=hazard,
         pair_user=np.array([f"user_{u:06d}" for u in pair_user]),
         pair_item=np.array([f"item_{i:05d}" for i in pair_item]),
+        start=start,
     )
 
 
 def _to_event_log(
     rng: np.random.Generator,
+    start: pd.Timestamp,
     views: np.ndarray,
     carts: np.ndarray,
     purchases: np.ndarray,
@@ -140,7 +155,7 @@ def _to_event_log(
     price = np.round(base_price[item] * (1.0 - discount[item, day] / 100.0), 2)
     events = pd.DataFrame(
         {
-            "event_time": START + pd.to_timedelta(day, unit="D") + pd.to_timedelta(np.round(seconds), unit="s"),
+            "event_time": start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(np.round(seconds), unit="s"),
             "event_type": ev["event_type"].to_numpy(),
             "product_id": np.array([f"item_{i:05d}" for i in range(len(base_price))])[item],
             "category_id": 2_000_000 + category[item],

@@ -9,7 +9,7 @@ import pytest
 
 from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
-from purchase.schemas import FeatureRow, PredictResponse
+from purchase.schemas import FeatureRow, PredictRequest, PredictResponse
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.fleet import ModelRef, Target
 from purchase.serving.scoring import Scored
@@ -22,10 +22,10 @@ def test_a_body_that_is_not_json_is_refused_clearly() -> None:
         ("text/plain", json.dumps(SPEC_CURL).encode(), "Content-Type must be application/json, not text/plain"),
     ):
         with pytest.raises(InvalidInput) as info:
-            parse_predict_request(content_type, body)
+            parse_predict_request(content_type, body, PredictRequest)
         assert info.value.detail == expected
     for accepted in (None, "application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"):
-        assert len(parse_predict_request(accepted, json.dumps(SPEC_CURL).encode()).features) == 1
+        assert len(parse_predict_request(accepted, json.dumps(SPEC_CURL).encode(), PredictRequest).features) == 1
 
 
 def scored(row_versions: list[str] | None) -> Scored:
@@ -95,10 +95,10 @@ def test_only_json_media_types_are_read() -> None:
         "application/jsonx; a=1",
     ):
         with pytest.raises(InvalidInput):
-            parse_predict_request(refused, body)
-    assert len(parse_predict_request("application/json; charset=utf-8; x=y", body).features) == 1
+            parse_predict_request(refused, body, PredictRequest)
+    assert len(parse_predict_request("application/json; charset=utf-8; x=y", body, PredictRequest).features) == 1
     with pytest.raises(InvalidInput) as info:
-        parse_predict_request("text/" + "x" * 300, body)
+        parse_predict_request("text/" + "x" * 300, body, PredictRequest)
     assert info.value.detail == "Content-Type must be application/json, not text/" + "x" * 95
 
 
@@ -111,9 +111,9 @@ def test_a_key_given_twice_is_refused_with_its_place() -> None:
         ('{"threshold": 0.5, "features": [' + row + '], "threshold": 0.4}', "threshold"),
     ):
         with pytest.raises(InvalidInput) as info:
-            parse_predict_request(None, body.encode())
+            parse_predict_request(None, body.encode(), PredictRequest)
         assert info.value.detail == f"{where}: duplicate key"
     # Colons inside string values and spaces before a colon are not keys.
     tricky = {**SPEC_CURL["features"][0], "user_id": 'a":b', "item_id": '":'}
     spaced = json.dumps({"features": [tricky]}, separators=(", ", " : "))
-    assert parse_predict_request(None, spaced.encode()).features[0].user_id == 'a":b'
+    assert parse_predict_request(None, spaced.encode(), PredictRequest).features[0].user_id == 'a":b'

@@ -19,7 +19,7 @@ MINIMAL = SPEC_CURL["features"][0]
 def error_text(body: dict[str, object]) -> str:
     """The 400 detail /predict gives for `body`, from the route's own parser."""
     with pytest.raises(InvalidInput) as info:
-        parse_predict_request("application/json", json.dumps(body).encode())
+        parse_predict_request("application/json", json.dumps(body).encode(), PredictRequest)
     return info.value.detail
 
 

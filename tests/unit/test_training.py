@@ -35,6 +35,13 @@ def test_generator_is_seeded_and_writes_the_public_schema(log: synthetic.Synthet
     assert span >= 60 * DAY
 
 
+def test_a_generated_log_ends_on_the_day_it_is_generated(log: synthetic.SyntheticLog) -> None:
+    """So that features "as of now" find its last 30 days: its last events are of yesterday (UTC)."""
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    assert today - DAY <= log.events["event_time"].max() < today
+    assert log.start == today - 63 * DAY
+
+
 def test_behaviour_features_use_nothing_from_after_the_as_of_time(log: synthetic.SyntheticLog) -> None:
     t = events.snapshot_times(log.events, 28, 7, 7)[1]
     full = events.build_examples(log.events, [t], 7)
@@ -50,8 +57,8 @@ def test_behaviour_features_use_nothing_from_after_the_as_of_time(log: synthetic
 
 
 def test_the_price_is_the_one_in_effect_at_the_as_of_time() -> None:
-    """Hand-made: the first price at or after t within the label window, else the last one before t;
-    the base price is the highest seen up to then, the discount follows from both."""
+    """Hand-made: the first price at or after t within the 7-day look-ahead, else the last one in the 30 days
+    before t; the base price is the highest of the 30 whole days before t's day or the price in effect."""
     t = pd.Timestamp("2024-02-01")
 
     def event(day: float, item: str, price: float, kind: str = "view", user: str = "u") -> dict[str, object]:
@@ -61,6 +68,7 @@ def test_the_price_is_the_one_in_effect_at_the_as_of_time() -> None:
 
     log = pd.DataFrame(
         [
+            event(-40, "a", 50.0),  # beyond the 30-day window: neither the last price nor the base
             event(-20, "a", 12.0),
             event(-2, "a", 10.0),
             event(0.5, "a", 8.0, user="v"),
@@ -102,7 +110,8 @@ def test_derived_features_match_a_hand_count(log: synthetic.SyntheticLog) -> Non
     upcoming = item[(item["event_time"] >= t) & (item["event_time"] < t + 7 * DAY)]["price"]
     price = upcoming.iloc[0] if len(upcoming) else item[item["event_time"] < t]["price"].iloc[-1]
     assert row["item_price"] == price
-    assert row["item_base_price"] == max(item[item["event_time"] < t]["price"].max(), price)
+    recent = item[(item["event_time"] < t) & (item["event_time"] >= t - 30 * DAY)]["price"]
+    assert row["item_base_price"] == max(recent.max(), price)
 
 
 def test_oracle_is_the_known_propensity(log: synthetic.SyntheticLog) -> None:

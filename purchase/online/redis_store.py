@@ -1,0 +1,136 @@
+"""The online store in Redis (REDIS_URL), shared by every replica.
+
+Per user a sorted set of events by time; per item a sorted set of price points and a hash of each
+day's highest price. A write is one Lua script (atomic: all or nothing, one round trip); a lookup is
+one pipeline, whatever the number of items. Keys are built inside the script, so it needs a single
+Redis (or a primary with replicas), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from ..errors import StoreUnavailable
+from .definitions import DAY_S, LOOKAHEAD_DAYS, ItemPrices, PricePoint, UserEvent, base_window, window_start
+from .records import SEPARATOR, Lookup, StoredEvent, WriteResult
+
+PREFIX = "purchase:features:"
+FIELDS_PER_EVENT = 6
+WRITE = """
+local prefix, retention, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#ARGV - 3) / 6
+local watermark = tonumber(redis.call('GET', prefix .. 'watermark')) or -math.huge
+for i = 0, n - 1 do watermark = math.max(watermark, tonumber(ARGV[4 + i * 6])) end
+local cutoff = watermark - retention
+local stored, expired, users, items = 0, 0, {}, {}
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local t, user, item, price = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 5]
+  if tonumber(t) < cutoff then
+    expired = expired + 1
+  else
+    stored = stored + redis.call('ZADD', prefix .. 'u:' .. user, 'NX', t, ARGV[b + 3])
+    redis.call('ZADD', prefix .. 'i:' .. item, 'NX', t, ARGV[b + 4])
+    local days, day = prefix .. 'd:' .. item, tostring(math.floor(tonumber(t) / 86400))
+    local known = tonumber(redis.call('HGET', days, day))
+    if known == nil or tonumber(price) > known then redis.call('HSET', days, day, price) end
+    users[user], items[item] = true, true
+  end
+end
+local below = '(' .. string.format('%.6f', cutoff)
+for user in pairs(users) do
+  local key = prefix .. 'u:' .. user
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', below)
+  redis.call('EXPIRE', key, ttl)
+end
+for item in pairs(items) do
+  local key, days = prefix .. 'i:' .. item, prefix .. 'd:' .. item
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', below)
+  for _, day in ipairs(redis.call('HKEYS', days)) do
+    if (tonumber(day) + 1) * 86400 <= cutoff then redis.call('HDEL', days, day) end
+  end
+  redis.call('EXPIRE', key, ttl)
+  redis.call('EXPIRE', days, ttl)
+end
+redis.call('SET', prefix .. 'watermark', string.format('%.6f', watermark))
+return {stored, expired}
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str, retention_s: float, timeout_s: float) -> None:
+        self.retention_s = retention_s
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
+        )
+        self._write = self._client.register_script(WRITE)
+
+    async def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        args: list[Any] = [PREFIX, repr(self.retention_s), str(math.ceil(self.retention_s))]
+        for e in events:
+            args += [
+                repr(e.t),
+                e.user_id,
+                e.item_id,
+                SEPARATOR.join((e.event_id, e.event_type, e.item_id, e.session or "")),
+                SEPARATOR.join((e.event_id, repr(e.price), e.category_code or "")),
+                repr(e.price),
+            ]
+        try:
+            stored, expired = await self._write(args=args)
+        except RedisError as exc:
+            raise StoreUnavailable(f"the feature store failed: {exc}") from None
+        return WriteResult(stored=stored, duplicates=len(events) - stored - expired, expired=expired)
+
+    async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
+        users, items = list(dict.fromkeys(users)), list(dict.fromkeys(items))
+        start, end = repr(window_start(t)), f"({t!r}"
+        base_start, base_end = base_window(t)
+        days = [str(d) for d in range(round(base_start / DAY_S), round(base_end / DAY_S))]
+        pipe = self._client.pipeline(transaction=False)
+        for user in users:
+            pipe.zrangebyscore(PREFIX + "u:" + user, start, end, withscores=True)
+        for item in items:
+            key = PREFIX + "i:" + item
+            pipe.zrevrangebyscore(key, end, start, start=0, num=1, withscores=True)
+            pipe.zrangebyscore(key, repr(t), f"({t + LOOKAHEAD_DAYS * DAY_S!r}", start=0, num=1, withscores=True)
+            pipe.hmget(PREFIX + "d:" + item, days)
+        try:
+            replies = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(f"the feature store failed: {exc}") from None
+        by_user = {user: [_user_event(m, s) for m, s in replies[k]] for k, user in enumerate(users)}
+        by_item = {}
+        for k, item in enumerate(items):
+            last, first, day_max = replies[len(users) + 3 * k : len(users) + 3 * k + 3]
+            prices = [float(p) for p in day_max if p is not None]
+            by_item[item] = ItemPrices(_price_point(last), _price_point(first), max(prices) if prices else None)
+        return Lookup(by_user, by_item)
+
+    async def newest(self) -> float | None:
+        try:
+            value = await self._client.get(PREFIX + "watermark")
+        except RedisError as exc:
+            raise StoreUnavailable(f"the feature store failed: {exc}") from None
+        return None if value is None else float(value)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _user_event(member: str, score: float) -> UserEvent:
+    _, event_type, item_id, session = member.split(SEPARATOR)
+    return UserEvent(score, event_type, item_id, session or None)
+
+
+def _price_point(reply: list[tuple[str, float]]) -> PricePoint | None:
+    if not reply:
+        return None
+    member, score = reply[0]
+    _, price, code = member.split(SEPARATOR)
+    return PricePoint(score, float(price), code or None)

@@ -1,0 +1,151 @@
+"""The embedded online store: one SQLite file in WAL mode, shared by every worker of a machine.
+
+Each call runs in a worker thread with a connection of its own; writes take the lock up front
+(BEGIN IMMEDIATE), so concurrent writers queue instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from ..errors import StoreUnavailable
+from .definitions import DAY_S, LOOKAHEAD_DAYS, ItemPrices, PricePoint, UserEvent, base_window, window_start
+from .records import Lookup, StoredEvent, WriteResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS user_events (
+    user_id TEXT, event_id TEXT, t REAL, event_type TEXT, item_id TEXT, session TEXT,
+    PRIMARY KEY (user_id, event_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS user_events_t ON user_events (t);
+CREATE TABLE IF NOT EXISTS item_events (
+    item_id TEXT, event_id TEXT, t REAL, price REAL, category_code TEXT,
+    PRIMARY KEY (item_id, event_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_events_t ON item_events (item_id, t);
+CREATE INDEX IF NOT EXISTS item_events_age ON item_events (t);
+CREATE TABLE IF NOT EXISTS item_day_max (
+    item_id TEXT, day INTEGER, price REAL, PRIMARY KEY (item_id, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL);
+"""
+PRUNE_EVERY_S = 86_400.0  # of event time: old rows go once a day, not on every write
+
+
+class SqliteStore:
+    def __init__(self, path: Path, retention_s: float, timeout_s: float) -> None:
+        self.path = path
+        self.retention_s = retention_s
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    async def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        return await self._run(self._write, events)
+
+    async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
+        return await self._run(self._lookup, users, items, t)
+
+    async def newest(self) -> float | None:
+        return await self._run(self._newest)
+
+    def _newest(self) -> float | None:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
+        return None if row is None else float(row[0])
+
+    async def close(self) -> None:
+        """Connections belong to the threads that opened them and close with the process."""
+
+    async def _run(self, function, *args):  # type: ignore[no-untyped-def]
+        try:
+            return await anyio.to_thread.run_sync(function, *args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the feature store failed: {exc}") from None
+
+    def _write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        con = self._connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            watermark = max(meta.get("watermark", -math.inf), max(e.t for e in events))
+            cutoff = watermark - self.retention_s
+            kept = [e for e in events if e.t >= cutoff]
+            before = con.total_changes
+            con.executemany(
+                "INSERT OR IGNORE INTO user_events VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.user_id, e.event_id, e.t, e.event_type, e.item_id, e.session) for e in kept],
+            )
+            new = con.total_changes - before
+            con.executemany(
+                "INSERT OR IGNORE INTO item_events VALUES (?, ?, ?, ?, ?)",
+                [(e.item_id, e.event_id, e.t, e.price, e.category_code) for e in kept],
+            )
+            con.executemany(
+                "INSERT INTO item_day_max VALUES (?, ?, ?) "
+                "ON CONFLICT (item_id, day) DO UPDATE SET price = max(price, excluded.price)",
+                [(e.item_id, math.floor(e.t / DAY_S), e.price) for e in kept],
+            )
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (watermark,))
+            if cutoff >= meta.get("pruned_at", -math.inf) + PRUNE_EVERY_S:
+                self._prune(con, cutoff)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return WriteResult(stored=new, duplicates=len(kept) - new, expired=len(events) - len(kept))
+
+    @staticmethod
+    def _prune(con: sqlite3.Connection, cutoff: float) -> None:
+        con.execute("DELETE FROM user_events WHERE t < ?", (cutoff,))
+        con.execute("DELETE FROM item_events WHERE t < ?", (cutoff,))
+        con.execute("DELETE FROM item_day_max WHERE (day + 1) * ? <= ?", (DAY_S, cutoff))
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('pruned_at', ?)", (cutoff,))
+
+    def _lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
+        con = self._connection()
+        start = window_start(t)
+        by_user = {
+            user: [
+                UserEvent(*row)
+                for row in con.execute(
+                    "SELECT t, event_type, item_id, session FROM user_events WHERE user_id = ? AND t >= ? AND t < ?",
+                    (user, start, t),
+                )
+            ]
+            for user in dict.fromkeys(users)
+        }
+        base_start, base_end = base_window(t)
+        by_item = {}
+        for item in dict.fromkeys(items):
+            last = con.execute(
+                "SELECT t, price, category_code FROM item_events WHERE item_id = ? AND t >= ? AND t < ? "
+                "ORDER BY t DESC LIMIT 1",
+                (item, start, t),
+            ).fetchone()
+            first = con.execute(
+                "SELECT t, price, category_code FROM item_events WHERE item_id = ? AND t >= ? AND t < ? "
+                "ORDER BY t LIMIT 1",
+                (item, t, t + LOOKAHEAD_DAYS * DAY_S),
+            ).fetchone()
+            (window_max,) = con.execute(
+                "SELECT max(price) FROM item_day_max WHERE item_id = ? AND day >= ? AND day < ?",
+                (item, round(base_start / DAY_S), round(base_end / DAY_S)),
+            ).fetchone()
+            by_item[item] = ItemPrices(
+                PricePoint(*last) if last else None, PricePoint(*first) if first else None, window_max
+            )
+        return Lookup(by_user, by_item)

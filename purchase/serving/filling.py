@@ -1,0 +1,100 @@
+"""/predict with the online store: the features a request leaves out, filled from the store as of the
+request's `as_of` (default: now). What the request gives wins. One store lookup per request."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from ..errors import InvalidInput, StoreUnavailable
+from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, PRICE_FEATURES
+from ..online.definitions import behaviour_features, price_features
+from ..online.records import FeatureStore, Lookup
+from ..schemas import FeatureRow, PredictRequest, SparseFeatureRow, StorePredictRequest
+from . import metrics
+
+ITEM_FEATURES = (*PRICE_FEATURES, CATEGORY_FEATURE)
+FIELDS = (*ID_FIELDS, *BEHAVIOUR_FEATURES, *ITEM_FEATURES)
+
+
+class Source(StrEnum):
+    """Where a request's features came from (the X-Feature-Source header of the answer)."""
+
+    REQUEST = "request"  # all given: the store was not asked
+    STORE = "store"  # some filled from the store
+    UNAVAILABLE = "unavailable"  # the store failed: what was left out is missing
+
+
+def _incomplete(row: SparseFeatureRow) -> bool:
+    return any(getattr(row, name) is None for name in ITEM_FEATURES) or not row.model_fields_set.issuperset(
+        BEHAVIOUR_FEATURES
+    )
+
+
+class FeatureFiller:
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    async def complete(self, request: StorePredictRequest) -> tuple[PredictRequest, Source]:
+        rows: list[Any] = list(request.features)
+        gaps = [i for i, row in enumerate(rows) if _incomplete(row)]
+        source = Source.REQUEST
+        if gaps:
+            t = (request.as_of or datetime.now(UTC)).timestamp()
+            wanted = [rows[i] for i in gaps]
+            try:
+                lookup: Lookup | None = await self.store.lookup(
+                    [row.user_id for row in wanted], [row.item_id for row in wanted], t
+                )
+                source = Source.STORE
+            except StoreUnavailable:
+                lookup, source = None, Source.UNAVAILABLE
+                metrics.record_store_rows(errors=len(gaps))
+            for i, row in zip(gaps, _fill(gaps, wanted, lookup, t)):
+                rows[i] = row
+        completed = PredictRequest.model_construct(
+            features=rows, return_probabilities=request.return_probabilities, threshold=request.threshold
+        )
+        return completed, source
+
+
+def _fill(
+    indexes: Sequence[int], rows: Sequence[SparseFeatureRow], lookup: Lookup | None, t: float
+) -> list[FeatureRow]:
+    """Each row with what it left out taken from the store's answer (missing when there is none)."""
+    behaviour: dict[tuple[str, str], dict[str, float]] = {}
+    if lookup is not None:
+        items_of: dict[str, list[str]] = {}
+        for row in rows:
+            items_of.setdefault(row.user_id, []).append(row.item_id)
+        for user, items in items_of.items():
+            behaviour.update(zip(((user, item) for item in items), behaviour_features(lookup.users[user], items, t)))
+    out, hits = [], 0
+    for index, row in zip(indexes, rows):
+        values = {name: getattr(row, name) for name in FIELDS}
+        if lookup is not None:
+            events, item = lookup.users[row.user_id], lookup.items[row.item_id]
+            prices = price_features(item, row.item_price) or {}
+            hits += bool(events or item.last_before or item.first_after)
+            from_store: dict[str, Any] = behaviour[(row.user_id, row.item_id)] | prices
+            for name in BEHAVIOUR_FEATURES:
+                if name not in row.model_fields_set:
+                    value = from_store[name]
+                    values[name] = None if math.isnan(value) else value
+            for name in ITEM_FEATURES:
+                if values[name] is None:
+                    if name not in from_store:
+                        raise InvalidInput(
+                            f"features[{index}].{name}: not given, and the feature store knows no price "
+                            f"for item {row.item_id!r}"
+                        )
+                    values[name] = from_store[name]
+        elif values[CATEGORY_FEATURE] is None:
+            values[CATEGORY_FEATURE] = ""  # unknown: no category column set
+        out.append(FeatureRow.model_construct(**values))
+    if lookup is not None:
+        metrics.record_store_rows(hits=hits, misses=len(rows) - hits)
+    return out
