@@ -96,7 +96,9 @@ class StorePredictRequest(_PredictOptions):
     )
 
     features: list[SparseFeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
-    as_of: AwareDatetime | None = Field(None, description="features as of this time (backtests, replay); default now")
+    as_of: AwareDatetime | None = Field(
+        None, strict=False, description="features as of this time (backtests, replay); default now"
+    )
 
     @field_validator("as_of")
     @classmethod

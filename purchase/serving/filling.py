@@ -79,9 +79,10 @@ def _fill(
             events, item = lookup.users[row.user_id], lookup.items[row.item_id]
             prices = price_features(item, row.item_price) or {}
             hits += bool(events or item.last_before or item.first_after)
-            from_store: dict[str, Any] = behaviour[(row.user_id, row.item_id)] | prices
+            # A user without events in the window is one the store does not know: their features stay missing.
+            from_store: dict[str, Any] = (behaviour[(row.user_id, row.item_id)] if events else {}) | prices
             for name in BEHAVIOUR_FEATURES:
-                if name not in row.model_fields_set:
+                if name not in row.model_fields_set and name in from_store:
                     value = from_store[name]
                     values[name] = None if math.isnan(value) else value
             for name in ITEM_FEATURES:

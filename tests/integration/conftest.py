@@ -66,6 +66,7 @@ def configured_server(
         "DEFAULT_THRESHOLD": "0.0",
         "LOG_LEVEL": "DEBUG",
         "LOG_FILE": str(logs / "nested" / "api.log"),
+        "ONLINE_FEATURES": "false",
     }
     srv = start(tmp_path_factory, "configured", env, "/readyz", flags=False)  # API_HOST, API_PORT bind it
     yield srv

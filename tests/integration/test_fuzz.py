@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from devtools.server import ServerProcess
+
+# Valid by the schema yet refused by the data: an item the feature store has no price for, an event
+# time in the future. Every other check still runs on these routes.
+DATA_DEPENDENT = {"/predict", "/features", "/events"}
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +23,8 @@ OPERATIONS = [
     ("GET", "/"),
     ("GET", "/health"),
     ("POST", "/predict"),
+    ("POST", "/features"),
+    ("POST", "/events"),
     ("POST", "/load-model"),
     ("GET", "/model-info"),
     ("GET", "/traffic"),
@@ -35,6 +42,6 @@ def test_no_input_gets_a_5xx_and_every_answer_matches_the_document(
     @given(case=live_schema[path][method].as_strategy())
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate()
+        case.call_and_validate(excluded_checks=[positive_data_acceptance] if path in DATA_DEPENDENT else [])
 
     run()

@@ -112,11 +112,10 @@ def test_doc_pages_render_from_local_assets(server: ServerProcess, page: str, as
 
 def test_openapi_lists_every_route_with_its_schemas(server: ServerProcess) -> None:
     doc = get(server, "/openapi.json").json()
-    assert {"/", "/health", "/predict", "/load-model", "/model-info", "/livez", "/readyz", "/metrics"} <= set(
-        doc["paths"]
-    )
+    routes = {"/", "/health", "/predict", "/features", "/events", "/load-model", "/model-info", "/livez", "/readyz"}
+    assert routes | {"/metrics"} <= set(doc["paths"])
     schemas = doc["components"]["schemas"]
-    assert {"PredictRequest", "PredictResponse", "FeatureRow", "LoadModelRequest", "ModelInfo", "Health"} <= set(
+    assert {"PredictRequest", "PredictResponse", "SparseFeatureRow", "LoadModelRequest", "ModelInfo", "Health"} <= set(
         schemas
     )
     predict = doc["paths"]["/predict"]["post"]
@@ -336,9 +335,12 @@ def test_invalid_items_are_400_naming_field_and_index(server: ServerProcess, row
     assert_error(post(server, "/predict", body), 400, fragment)
 
 
-def test_missing_required_field_is_400(server: ServerProcess) -> None:
+def test_a_price_neither_given_nor_known_is_400(server: ServerProcess) -> None:
     row = {k: v for k, v in MINIMAL_ROW.items() if k != "item_base_price"}
-    assert_error(post(server, "/predict", {"features": [row]}), 400, "features[0].item_base_price", "required")
+    detail = assert_error(post(server, "/predict", {"features": [row]}), 400)
+    assert (
+        detail == "features[0].item_base_price: not given, and the feature store knows no price for item 'item_00456'"
+    )
 
 
 @pytest.mark.parametrize(

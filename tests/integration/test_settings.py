@@ -56,3 +56,27 @@ def test_log_file_receives_the_service_log_at_its_level(configured_server: Serve
     assert (
         '"level": "DEBUG", "logger": "purchase.serving.loaded"' in text
     )  # LOG_LEVEL=DEBUG lets the load timings through
+
+
+def test_without_online_features_the_contract_is_the_spec_s(configured_server: ServerProcess) -> None:
+    """ONLINE_FEATURES=false: prices and category are required again, no store is asked, /events is 404."""
+    url = configured_server.url
+    row = {k: v for k, v in ROW.items() if k != "item_base_price"}
+    missing = requests.post(url + "/predict", json={"features": [row]}, timeout=10)
+    assert missing.status_code == 400
+    assert missing.json()["detail"] == "features[0].item_base_price: Field required"
+    answered = requests.post(url + "/predict", json={"features": [ROW]}, timeout=10)
+    assert answered.status_code == 200 and "X-Feature-Source" not in answered.headers
+    as_of = requests.post(url + "/predict", json={"features": [ROW], "as_of": "2026-01-01T00:00:00Z"}, timeout=10)
+    assert as_of.status_code == 400 and as_of.json()["detail"].startswith("as_of: ")
+    event = {
+        "event_time": "2026-01-01T00:00:00Z",
+        "event_type": "view",
+        "product_id": "p",
+        "price": 1.0,
+        "user_id": "u",
+    }
+    off = requests.post(url + "/events", json={"events": [event]}, timeout=10)
+    assert off.status_code == 404 and "ONLINE_FEATURES=false" in off.json()["detail"]
+    schema = requests.get(url + "/openapi.json", timeout=10).json()["components"]["schemas"]["PredictRequest"]
+    assert "as_of" not in schema["properties"]
