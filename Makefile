@@ -44,6 +44,7 @@ image: model
 # The benchmark (not part of `make test`): wrk against the service and the references. ARGS="--seconds 5 --soak 0" for a quick one.
 bench: model bench-tools
 	$(PY) -m benchmarks.bench $(ARGS)
+	$(PY) -m benchmarks.features
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools

@@ -149,7 +149,7 @@ class PurchasePrediction:
             raise FeaturesOff()
         completed, source = await self.filler.complete(request)
         return FeaturesResponse.model_validate(
-            {"features": [row.__dict__ for row in completed.features], "source": source}
+            {"features": [vars(row) for row in completed.features], "source": source}
         )
 
     @routes.post(

@@ -73,8 +73,17 @@ def wait_for_predictions(server: ServerProcess) -> None:
     server.wait_until(ready, timeout_s=120)
 
 
-def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float]:
-    env = {**os.environ, "WRK_BODY": str(body_file(items))}
+def wrk(
+    url: str,
+    items: int,
+    connections: int,
+    seconds: int,
+    body: Path | None = None,
+    path: str = "/predict",
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """`items` rows (or events) a request; the body: `body`, else the benchmark's /predict rows."""
+    env = {**os.environ, "WRK_BODY": str(body or body_file(items)), **(extra_env or {})}
     command = [
         "wrk",
         "-t1",
@@ -84,7 +93,7 @@ def wrk(url: str, items: int, connections: int, seconds: int) -> dict[str, float
         "10s",
         "-s",
         str(ROOT / "benchmarks" / "wrk_report.lua"),
-        url + "/predict",
+        url + path,
     ]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])

@@ -5,6 +5,15 @@ local f = assert(io.open(os.getenv("WRK_BODY"), "rb"))
 wrk.body = f:read("*a")
 f:close()
 
+-- With $WRK_UNIQUE set, every "{n}" in the body becomes the request's number: events never repeat.
+if os.getenv("WRK_UNIQUE") then
+  local n = 0
+  request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, (wrk.body:gsub("{n}", tostring(n))))
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

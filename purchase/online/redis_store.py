@@ -1,8 +1,8 @@
 """The online store in Redis (REDIS_URL), shared by every replica.
 
 Per user a sorted set of events by time; per item a sorted set of price points and a hash of each
-day's highest price. A write is one Lua script (atomic: all or nothing, one round trip); a lookup is
-one pipeline, whatever the number of items. Keys are built inside the script, so it needs a single
+day's highest price. A write is one Lua script (atomic: all or nothing, one round trip), and so is a
+lookup, whatever the number of items. Keys are built inside the script, so it needs a single
 Redis (or a primary with replicas), not Redis Cluster.
 """
 
@@ -62,6 +62,32 @@ return {stored, expired}
 """
 
 
+# ARGV: prefix, window start, t, look-ahead end, first and last day of the base window, user count,
+# then the users and the items. Per user: [member, score, ...]; per item: the last event before t,
+# the first at or after it (member, score; false when none) and the base window's highest price.
+LOOKUP = """
+local prefix, start, t, ahead = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local first_day, last_day, n_users = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local out = {}
+for i = 8, 7 + n_users do
+  out[#out + 1] = redis.call('ZRANGEBYSCORE', prefix .. 'u:' .. ARGV[i], start, '(' .. t, 'WITHSCORES')
+end
+local days = {}
+for day = first_day, last_day - 1 do days[#days + 1] = tostring(day) end
+for i = 8 + n_users, #ARGV do
+  local key = prefix .. 'i:' .. ARGV[i]
+  local last = redis.call('ZREVRANGEBYSCORE', key, '(' .. t, start, 'WITHSCORES', 'LIMIT', 0, 1)
+  local first = redis.call('ZRANGEBYSCORE', key, t, '(' .. ahead, 'WITHSCORES', 'LIMIT', 0, 1)
+  local highest = false
+  for _, price in ipairs(redis.call('HMGET', prefix .. 'd:' .. ARGV[i], unpack(days))) do
+    if price and (not highest or tonumber(price) > tonumber(highest)) then highest = price end
+  end
+  out[#out + 1] = {last, first, highest}
+end
+return out
+"""
+
+
 class RedisStore:
     def __init__(self, url: str, retention_s: float, timeout_s: float) -> None:
         self.retention_s = retention_s
@@ -69,6 +95,7 @@ class RedisStore:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
         )
         self._write = self._client.register_script(WRITE)
+        self._lookup = self._client.register_script(LOOKUP)
 
     async def write(self, events: Sequence[StoredEvent]) -> WriteResult:
         args: list[Any] = [PREFIX, repr(self.retention_s), str(math.ceil(self.retention_s))]
@@ -88,28 +115,23 @@ class RedisStore:
         return WriteResult(stored=stored, duplicates=len(events) - stored - expired, expired=expired)
 
     async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
+        """One script call: every user and item in one round trip."""
         users, items = list(dict.fromkeys(users)), list(dict.fromkeys(items))
-        start, end = repr(window_start(t)), f"({t!r}"
         base_start, base_end = base_window(t)
-        days = [str(d) for d in range(round(base_start / DAY_S), round(base_end / DAY_S))]
-        pipe = self._client.pipeline(transaction=False)
-        for user in users:
-            pipe.zrangebyscore(PREFIX + "u:" + user, start, end, withscores=True)
-        for item in items:
-            key = PREFIX + "i:" + item
-            pipe.zrevrangebyscore(key, end, start, start=0, num=1, withscores=True)
-            pipe.zrangebyscore(key, repr(t), f"({t + LOOKAHEAD_DAYS * DAY_S!r}", start=0, num=1, withscores=True)
-            pipe.hmget(PREFIX + "d:" + item, days)
+        args = [PREFIX, repr(window_start(t)), repr(t), repr(t + LOOKAHEAD_DAYS * DAY_S)]
+        args += [str(round(base_start / DAY_S)), str(round(base_end / DAY_S)), str(len(users)), *users, *items]
         try:
-            replies = await pipe.execute()
+            replies = await self._lookup(args=args)
         except RedisError as exc:
             raise StoreUnavailable(f"the feature store failed: {exc}") from None
-        by_user = {user: [_user_event(m, s) for m, s in replies[k]] for k, user in enumerate(users)}
-        by_item = {}
-        for k, item in enumerate(items):
-            last, first, day_max = replies[len(users) + 3 * k : len(users) + 3 * k + 3]
-            prices = [float(p) for p in day_max if p is not None]
-            by_item[item] = ItemPrices(_price_point(last), _price_point(first), max(prices) if prices else None)
+        by_user = {
+            user: [_user_event(reply[k], float(reply[k + 1])) for k in range(0, len(reply), 2)]
+            for user, reply in zip(users, replies)
+        }
+        by_item = {
+            item: ItemPrices(_price_point(last), _price_point(first), float(highest) if highest else None)
+            for item, (last, first, highest) in zip(items, replies[len(users) :])
+        }
         return Lookup(by_user, by_item)
 
     async def newest(self) -> float | None:
@@ -128,9 +150,9 @@ def _user_event(member: str, score: float) -> UserEvent:
     return UserEvent(score, event_type, item_id, session or None)
 
 
-def _price_point(reply: list[tuple[str, float]]) -> PricePoint | None:
+def _price_point(reply: list[str]) -> PricePoint | None:
     if not reply:
         return None
-    member, score = reply[0]
+    member, score = reply
     _, price, code = member.split(SEPARATOR)
-    return PricePoint(score, float(price), code or None)
+    return PricePoint(float(score), float(price), code or None)

@@ -6,6 +6,7 @@ Each call runs in a worker thread with a connection of its own; writes take the 
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
@@ -32,6 +33,16 @@ CREATE TABLE IF NOT EXISTS item_day_max (
     item_id TEXT, day INTEGER, price REAL, PRIMARY KEY (item_id, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL);
 """
+# Every item in one statement: each column is an index seek on (item_id, t), all inside SQLite.
+_LAST = "FROM item_events e WHERE e.item_id = w.value AND e.t >= :start AND e.t < :t ORDER BY e.t DESC LIMIT 1"
+_FIRST = "FROM item_events e WHERE e.item_id = w.value AND e.t >= :t AND e.t < :ahead ORDER BY e.t LIMIT 1"
+ITEMS_QUERY = f"""
+SELECT w.value,
+    (SELECT e.t {_LAST}), (SELECT e.price {_LAST}), (SELECT e.category_code {_LAST}),
+    (SELECT e.t {_FIRST}), (SELECT e.price {_FIRST}), (SELECT e.category_code {_FIRST}),
+    (SELECT max(d.price) FROM item_day_max d WHERE d.item_id = w.value AND d.day >= :first_day AND d.day < :last_day)
+FROM json_each(:items) w
+"""
 PRUNE_EVERY_S = 86_400.0  # of event time: old rows go once a day, not on every write
 
 
@@ -41,6 +52,8 @@ class SqliteStore:
         self.retention_s = retention_s
         self.timeout_s = timeout_s
         self._local = threading.local()
+        # One writer per process at a time: the others wait here, not on SQLite's lock (and its timeout).
+        self._writing = anyio.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as con:
             con.execute("PRAGMA journal_mode=WAL")
@@ -55,7 +68,8 @@ class SqliteStore:
         return con
 
     async def write(self, events: Sequence[StoredEvent]) -> WriteResult:
-        return await self._run(self._write, events)
+        async with self._writing:
+            return await self._run(self._write, events)
 
     async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
         return await self._run(self._lookup, users, items, t)
@@ -129,23 +143,23 @@ class SqliteStore:
             for user in dict.fromkeys(users)
         }
         base_start, base_end = base_window(t)
-        by_item = {}
-        for item in dict.fromkeys(items):
-            last = con.execute(
-                "SELECT t, price, category_code FROM item_events WHERE item_id = ? AND t >= ? AND t < ? "
-                "ORDER BY t DESC LIMIT 1",
-                (item, start, t),
-            ).fetchone()
-            first = con.execute(
-                "SELECT t, price, category_code FROM item_events WHERE item_id = ? AND t >= ? AND t < ? "
-                "ORDER BY t LIMIT 1",
-                (item, t, t + LOOKAHEAD_DAYS * DAY_S),
-            ).fetchone()
-            (window_max,) = con.execute(
-                "SELECT max(price) FROM item_day_max WHERE item_id = ? AND day >= ? AND day < ?",
-                (item, round(base_start / DAY_S), round(base_end / DAY_S)),
-            ).fetchone()
-            by_item[item] = ItemPrices(
-                PricePoint(*last) if last else None, PricePoint(*first) if first else None, window_max
+        rows = con.execute(
+            ITEMS_QUERY,
+            {
+                "items": json.dumps(list(dict.fromkeys(items))),
+                "start": start,
+                "t": t,
+                "ahead": t + LOOKAHEAD_DAYS * DAY_S,
+                "first_day": round(base_start / DAY_S),
+                "last_day": round(base_end / DAY_S),
+            },
+        )
+        by_item = {
+            item: ItemPrices(
+                PricePoint(lt, lp, lc) if lt is not None else None,
+                PricePoint(ft, fp, fc) if ft is not None else None,
+                window_max,
             )
+            for item, lt, lp, lc, ft, fp, fc, window_max in rows
+        }
         return Lookup(by_user, by_item)

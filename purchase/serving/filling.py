@@ -3,21 +3,20 @@ request's `as_of` (default: now). What the request gives wins. One store lookup 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import InvalidInput, StoreUnavailable
-from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, PRICE_FEATURES
+from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, PRICE_FEATURES
 from ..online.definitions import behaviour_features, price_features
 from ..online.records import FeatureStore, Lookup
-from ..schemas import FeatureRow, PredictRequest, SparseFeatureRow, StorePredictRequest
+from ..schemas import PredictRequest, SparseFeatureRow, StorePredictRequest
 from . import metrics
 
 ITEM_FEATURES = (*PRICE_FEATURES, CATEGORY_FEATURE)
-FIELDS = (*ID_FIELDS, *BEHAVIOUR_FEATURES, *ITEM_FEATURES)
 
 
 class Source(StrEnum):
@@ -61,41 +60,44 @@ class FeatureFiller:
         return completed, source
 
 
-def _fill(
-    indexes: Sequence[int], rows: Sequence[SparseFeatureRow], lookup: Lookup | None, t: float
-) -> list[FeatureRow]:
-    """Each row with what it left out taken from the store's answer (missing when there is none)."""
+def _fill(indexes: Sequence[int], rows: Sequence[SparseFeatureRow], lookup: Lookup | None, t: float) -> list[Any]:
+    """Each row with what it left out taken from the store's answer (missing when there is none), as a
+    plain object with a FeatureRow's attributes: building a thousand pydantic models costs more than the rest."""
     behaviour: dict[tuple[str, str], dict[str, float]] = {}
+    prices: dict[str, dict[str, Any]] = {}
     if lookup is not None:
         items_of: dict[str, list[str]] = {}
         for row in rows:
             items_of.setdefault(row.user_id, []).append(row.item_id)
         for user, items in items_of.items():
-            behaviour.update(zip(((user, item) for item in items), behaviour_features(lookup.users[user], items, t)))
+            if lookup.users[user]:  # a user without events in the window is unknown: features stay missing
+                behaviour.update(zip(((user, i) for i in items), behaviour_features(lookup.users[user], items, t)))
+        prices = {item: price_features(known) or {} for item, known in lookup.items.items()}
     out, hits = [], 0
     for index, row in zip(indexes, rows):
-        values = {name: getattr(row, name) for name in FIELDS}
+        values = dict(row.__dict__)
         if lookup is not None:
-            events, item = lookup.users[row.user_id], lookup.items[row.item_id]
-            prices = price_features(item, row.item_price) or {}
-            hits += bool(events or item.last_before or item.first_after)
-            # A user without events in the window is one the store does not know: their features stay missing.
-            from_store: dict[str, Any] = (behaviour[(row.user_id, row.item_id)] if events else {}) | prices
-            for name in BEHAVIOUR_FEATURES:
-                if name not in row.model_fields_set and name in from_store:
-                    value = from_store[name]
-                    values[name] = None if math.isnan(value) else value
+            item = lookup.items[row.item_id]
+            from_user = behaviour.get((row.user_id, row.item_id))
+            hits += bool(from_user is not None or item.last_before or item.first_after)
+            if from_user is not None:
+                given = row.model_fields_set
+                for name in BEHAVIOUR_FEATURES:
+                    if name not in given:
+                        value = from_user[name]
+                        values[name] = None if value != value else value  # NaN: missing
+            from_item = prices[row.item_id] if row.item_price is None else price_features(item, row.item_price) or {}
             for name in ITEM_FEATURES:
                 if values[name] is None:
-                    if name not in from_store:
+                    if name not in from_item:
                         raise InvalidInput(
                             f"features[{index}].{name}: not given, and the feature store knows no price "
                             f"for item {row.item_id!r}"
                         )
-                    values[name] = from_store[name]
+                    values[name] = from_item[name]
         elif values[CATEGORY_FEATURE] is None:
             values[CATEGORY_FEATURE] = ""  # unknown: no category column set
-        out.append(FeatureRow.model_construct(**values))
+        out.append(SimpleNamespace(**values))
     if lookup is not None:
         metrics.record_store_rows(hits=hits, misses=len(rows) - hits)
     return out

@@ -1,0 +1,162 @@
+"""`make bench`, part two: the online feature store, as ratios measured in one run.
+
+Targets: the service (2 workers) on the embedded store and on Redis (a redis-server of its own), both
+loaded with the default synthetic log by the backfill (timed). Scenarios, interleaved over rounds,
+medians: one user's 1 and 100 items at concurrency 1, features from the store against the same
+requests with every feature given; and /events at concurrency 32, 100 new events a request.
+Writes benchmarks/results/features-<UTC>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from benchmarks.bench import RESULTS, bentoml_target, summary, wrk
+from devtools.server import ROOT, ServerProcess, redis_server
+from purchase.online.backfill import backfill
+from purchase.online.definitions import DAY_S
+from purchase.online.records import FeatureStore
+from purchase.online.redis_store import RedisStore
+from purchase.online.sqlite_store import SqliteStore
+from purchase.settings import get_settings
+from purchase.training import synthetic
+
+USER = "user_000123"
+TMP = Path(tempfile.gettempdir())
+
+
+def load(store: FeatureStore, log: object) -> float:
+    """Backfill the log; events/s."""
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await backfill(store, log, "bench")  # type: ignore[arg-type]
+        await store.close()
+        return len(log) / (time.perf_counter() - started)  # type: ignore[arg-type]
+
+    return asyncio.run(main())
+
+
+def bodies(server: ServerProcess, items: list[str]) -> dict[str, Path]:
+    """Request bodies: ids only (the store fills them), and the same rows with every feature given."""
+    out = {}
+    for n in (1, 100):
+        ids = [{"user_id": USER, "item_id": item} for item in items[:n]]
+        given = requests.post(server.url + "/features", json={"features": ids}, timeout=30).json()["features"]
+        for kind, rows in (("store", ids), ("given", given)):
+            path = TMP / f"purchase-bench-features-{kind}-{n}.json"
+            path.write_text(json.dumps({"features": rows}))
+            out[f"{n} items, {kind}"] = path
+    events = [
+        {"event_id": f"bench-{k}-{{n}}", "event_time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}Z", "event_type": "view",
+         "product_id": items[k % len(items)], "price": 9.99, "user_id": f"bench-user-{k}", "user_session": "s"}
+        for k in range(100)
+    ]  # fmt: skip
+    path = TMP / "purchase-bench-events.json"
+    path.write_text(json.dumps({"events": events}))
+    out["events"] = path
+    return out
+
+
+def run(seconds: int, rounds: int) -> dict:
+    log = synthetic.generate().events
+    window = log[log["event_time"] >= synthetic.today() - pd.Timedelta(days=29)]  # inside "the last 30 days"
+    items = list(dict.fromkeys(window.loc[window["user_id"] == USER, "product_id"]))
+    items += [i for i in dict.fromkeys(window["product_id"]) if i not in items]
+    retention_s = get_settings().feature_retention_days * DAY_S
+    redis = redis_server(TMP / "purchase-bench-redis.log")
+    db = TMP / "purchase-bench-features.sqlite"
+    for stale in TMP.glob("purchase-bench-features.sqlite*"):
+        stale.unlink()
+    results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds, "events": len(log)}
+    results["backfill_events_per_s"] = {
+        "embedded": load(SqliteStore(db, retention_s, 5.0), log),
+        "redis": load(RedisStore(f"redis://127.0.0.1:{redis.port}/0", retention_s, 5.0), log),
+    }
+    env = {"API_WORKERS": "2", "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
+    targets = {
+        "embedded": bentoml_target("features-embedded", "service:PurchasePrediction", env | {"FEATURE_DB": str(db)}),
+        "redis": bentoml_target(
+            "features-redis", "service:PurchasePrediction", env | {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"}
+        ),
+    }
+    samples: dict[str, dict[str, list[dict]]] = {}
+    try:
+        for target in targets.values():
+            target.wait("/readyz", timeout_s=120)
+        files = bodies(targets["embedded"], items[:100])
+        scenarios = [(name, n, 1, path, "/predict") for name, path in files.items() if name != "events"
+                     for n in [int(name.split()[0])]]  # fmt: skip
+        scenarios.append(("events, c=32", 100, 32, files["events"], "/events"))
+        for r in range(rounds):
+            for name, n, connections, body, path in scenarios:
+                for backend, target in targets.items():
+                    unique = {"WRK_UNIQUE": "1"} if path == "/events" else {}
+                    wrk(target.url, n, connections, 1, body, path, unique)  # warm-up
+                    result = wrk(target.url, n, connections, seconds, body, path, unique)
+                    samples.setdefault(backend, {}).setdefault(name, []).append(result)
+                    print(f"round {r + 1}  {backend:9} {name:18} {summary(result)}", flush=True)
+    finally:
+        for target in targets.values():
+            target.stop()
+        redis.stop()
+    runs = {b: {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "rows_per_s", "p50_ms", "p99_ms")}
+                | {"errors": sum(r["errors"] for r in rs)} for n, rs in by_name.items()}
+            for b, by_name in samples.items()}  # fmt: skip
+    results["runs"] = runs
+    results["ratios"] = {
+        f"{backend}: {n} item(s) p50, store / given (target <= {limit})": runs[backend][f"{n} items, store"]["p50_ms"]
+        / runs[backend][f"{n} items, given"]["p50_ms"]
+        for backend in targets
+        for n, limit in ((1, 1.5), (100, 2))
+    }
+    results["events_per_s"] = {backend: runs[backend]["events, c=32"]["rows_per_s"] for backend in targets}
+    return results
+
+
+def write(results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"features-{datetime.now(UTC):%Y%m%d_%H%M%S}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    lines = [
+        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
+        f"{results['started'][:16]} UTC; the default synthetic log ({results['events']:,} events).",
+        "",
+        "| store | scenario | req/s | rows or events/s | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for backend, runs in results["runs"].items():
+        for name, r in runs.items():
+            lines.append(
+                f"| {backend} | {name} | {r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} | {r['errors']} |"
+            )
+    lines += ["", "| ratio | value |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    lines += [f"| {b}: /events at c=32, events/s | {v:.0f} |" for b, v in results["events_per_s"].items()]
+    lines += [f"| {b}: backfill, events/s | {v:.0f} |" for b, v in results["backfill_events_per_s"].items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    stem = write(run(args.seconds, args.rounds))
+    print("\n" + stem.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
