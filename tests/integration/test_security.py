@@ -37,6 +37,10 @@ def test_prediction_routes_need_a_key(secured_server: ServerProcess) -> None:
     assert call(secured_server, "POST", "/predict", KEYS["auth"], bearer=True, json=SPEC_CURL).status_code == 200
     assert call(secured_server, "GET", "/model-info").status_code == 401
     assert call(secured_server, "GET", "/model-info", KEYS["auth"]).status_code == 200
+    event = {"event_time": "2026-01-01T00:00:00Z", "event_type": "view", "product_id": "p", "price": 1, "user_id": "u"}
+    assert call(secured_server, "POST", "/events", json={"events": [event]}).status_code == 401
+    assert call(secured_server, "POST", "/events", KEYS["auth"], json={"events": [event]}).status_code == 200
+    assert call(secured_server, "POST", "/features", json=SPEC_CURL).status_code == 401
 
 
 def test_probes_and_docs_stay_open_and_metrics_follow_the_setting(secured_server: ServerProcess) -> None:
