@@ -30,9 +30,11 @@ def home_sharing_models(home: Path, store_home: Path) -> Path:
     empties $BENTOML_HOME/prometheus_multiproc_dir whenever a server starts there, which would blank
     the metrics of a server already running on the same home."""
     home.mkdir(parents=True, exist_ok=True)
-    models = home / "models"
+    models, target = home / "models", store_home.resolve() / "models"
+    if models.is_symlink() and models.readlink() != target:  # left by an earlier run, maybe dangling
+        models.unlink()
     if not models.exists():
-        models.symlink_to(store_home.resolve() / "models", target_is_directory=True)
+        models.symlink_to(target, target_is_directory=True)
     return home
 
 
