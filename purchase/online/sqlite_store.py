@@ -1,7 +1,7 @@
 """The embedded online store: one SQLite file in WAL mode, shared by every worker of a machine.
 
-Each call runs in a worker thread with a connection of its own; writes take the lock up front
-(BEGIN IMMEDIATE), so concurrent writers queue instead of failing on a lock upgrade.
+Writes run in a worker thread with a connection of its own and take the lock up front (BEGIN
+IMMEDIATE), so concurrent writers queue instead of failing on a lock upgrade; lookups run in place.
 """
 
 from __future__ import annotations
@@ -72,7 +72,12 @@ class SqliteStore:
             return await self._run(self._write, events)
 
     async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
-        return await self._run(self._lookup, users, items, t)
+        """On the event loop: a read in WAL mode waits for no writer, and a handoff to a thread cost more
+        than the two statements."""
+        try:
+            return self._lookup(users, items, t)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the feature store failed: {exc}") from None
 
     async def newest(self) -> float | None:
         return await self._run(self._newest)
