@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS item_day_max (
     item_id TEXT, day INTEGER, price REAL, PRIMARY KEY (item_id, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL);
 """
+USERS_QUERY = """
+SELECT user_id, t, event_type, item_id, session FROM user_events
+WHERE user_id IN (SELECT value FROM json_each(?)) AND t >= ? AND t < ?
+"""
 # Every item in one statement: each column is an index seek on (item_id, t), all inside SQLite.
 _LAST = "FROM item_events e WHERE e.item_id = w.value AND e.t >= :start AND e.t < :t ORDER BY e.t DESC LIMIT 1"
 _FIRST = "FROM item_events e WHERE e.item_id = w.value AND e.t >= :t AND e.t < :ahead ORDER BY e.t LIMIT 1"
@@ -137,16 +141,9 @@ class SqliteStore:
     def _lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
         con = self._connection()
         start = window_start(t)
-        by_user = {
-            user: [
-                UserEvent(*row)
-                for row in con.execute(
-                    "SELECT t, event_type, item_id, session FROM user_events WHERE user_id = ? AND t >= ? AND t < ?",
-                    (user, start, t),
-                )
-            ]
-            for user in dict.fromkeys(users)
-        }
+        by_user: dict[str, list[UserEvent]] = {user: [] for user in users}
+        for user, *event in con.execute(USERS_QUERY, (json.dumps(list(by_user)), start, t)):
+            by_user[user].append(UserEvent(*event))
         base_start, base_end = base_window(t)
         rows = con.execute(
             ITEMS_QUERY,
