@@ -127,6 +127,16 @@ def test_what_the_request_gives_wins(replayed: ServerProcess, test_rows: pd.Data
     assert complete.status_code == 200 and complete.headers["X-Feature-Source"] == "store"
 
 
+def test_a_retried_request_counts_once(replayed: ServerProcess) -> None:
+    event = {"event_time": "2026-11-01T10:00:00Z", "event_type": "view", "product_id": "retry-item", "price": 5.0}
+    body = {"events": [event | {"user_id": "retry-user"}, event | {"user_id": "retry-user", "event_type": "cart"}]}
+    first, again = post(replayed, "/events", body).json(), post(replayed, "/events", body).json()
+    assert (first["stored"], first["duplicates"]) == (2, 0) and (again["stored"], again["duplicates"]) == (0, 2)
+    ids = {"user_id": "retry-user", "item_id": "retry-item"}
+    filled = post(replayed, "/features", {"features": [ids], "as_of": "2026-11-02T00:00:00Z"}).json()["features"][0]
+    assert (filled["view_count_30d"], filled["cart_count_30d"], filled["item_price"]) == (1, 1, 5.0)
+
+
 def test_a_user_the_store_does_not_know_keeps_missing_features(replayed: ServerProcess) -> None:
     """Not zero counts: a user with no events in the window is unknown, as without a store."""
     row = {"user_id": "never-seen", "item_id": SPEC_IDS["item_id"], "view_count_7d": 2}
