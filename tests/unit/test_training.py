@@ -159,6 +159,9 @@ def test_calibration_error() -> None:
     assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == 0.0
     assert expected_calibration_error(y, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.0)
     assert expected_calibration_error(y, np.array([1.0, 1.0, 0.0, 0.0])) == pytest.approx(1.0)
+    # By hand, ten bins: 0.45 and 0.46 share bin 4 (|0.5 - 0.455| x 2), 0.85 is bin 8, 0.95 bin 9.
+    hand = expected_calibration_error(y[[0, 2, 1, 3]], np.array([0.45, 0.46, 0.85, 0.95]))
+    assert hand == pytest.approx((0.09 + 0.85 + 0.05) / 4)
 
 
 LOG_CSV = (
@@ -221,3 +224,20 @@ def test_metrics_bound_certain_wrong_answers() -> None:
     """A probability of exactly 0 or 1 that is wrong costs -log(1e-7) in log loss, not infinity."""
     scores = evaluate(np.array([1, 0, 1, 0]), np.array([0.0, 1.0, 0.9, 0.1]))
     assert scores["log_loss"] == pytest.approx((2 * -np.log(1e-7) + 2 * -np.log(0.9)) / 4, rel=1e-6)
+
+
+def test_as_of_times_leave_a_whole_label_window_after_each() -> None:
+    """Days 0 to 41 of events: as-of midnights after 28 days of warm-up, every 7 days, while the 7-day
+    label window still ends by the midnight after the last event (day 42)."""
+    start = pd.Timestamp("2026-01-01")
+    times = [start + pd.Timedelta(days=d, hours=10) for d in range(42)]
+    log = pd.DataFrame({"event_time": times})
+    assert events.snapshot_times(log, 28, 7, 7) == [start + 28 * DAY, start + 35 * DAY]
+    assert events.snapshot_times(log.iloc[:-1], 28, 7, 7) == [start + 28 * DAY]  # day 41 missing: 35 + 7 > 41
+
+
+def test_examples_of_several_as_of_times_have_one_row_index(log: synthetic.SyntheticLog) -> None:
+    times = events.snapshot_times(log.events, 28, 7, 7)[:2]
+    examples = events.build_examples(log.events, times, 7)
+    assert examples["as_of"].nunique() == 2
+    assert examples.index.equals(pd.RangeIndex(len(examples)))
