@@ -71,7 +71,7 @@ def price_features(item: ItemPrices, price: float | None = None) -> dict[str, fl
     if point is None or price is None or price <= 0:
         return None
     base = price if item.window_max is None else max(item.window_max, price)
-    discount = min(max(100.0 * (1.0 - price / base), 0.0), 100.0)
+    discount = 100.0 * (1.0 - price / base)  # in [0, 100): base >= price > 0
     return {
         "item_price": price,
         "item_base_price": base,

@@ -53,6 +53,11 @@ def test_pair_features_are_per_item_and_missing_without_a_view() -> None:
     assert a["days_since_last_view"] == c["days_since_last_view"] == 1.0
 
 
+def test_one_cart_is_enough_for_a_ratio() -> None:
+    (row,) = behaviour_features([at(2, "cart"), at(1, "purchase"), at(1, "purchase", "b")], ["a"], T)
+    assert row["cart_to_purchase_ratio"] == 2.0
+
+
 def test_no_carts_no_ratio_and_no_sessions_no_session_features() -> None:
     (row,) = behaviour_features([at(1, "view", session=None)], ["a"], T)
     assert row["view_count_30d"] == 1
@@ -65,8 +70,8 @@ def test_no_carts_no_ratio_and_no_sessions_no_session_features() -> None:
 def test_sessions_their_mean_and_the_one_that_ended_last() -> None:
     minute = 1 / (24 * 60)
     events = [
-        at(2, "view", "a", "s1"),
-        at(2 - 10 * minute, "cart", "b", "s1"),  # s1: 10 minutes, 2 items
+        at(2, "view", "a", "s9"),
+        at(2 - 10 * minute, "cart", "b", "s9"),  # s9: 10 minutes, 2 items, the greatest id but not the last
         at(1, "view", "a", "s2"),
         at(1 - 4 * minute, "remove_from_cart", "c", "s2"),  # s2: 4 minutes, 2 items, ends last
         at(1 - 4 * minute, "view", "a", "s0"),  # s0: one event, ends with s2: the greater id wins
@@ -100,6 +105,8 @@ def test_the_price_in_effect_and_the_base() -> None:
     assert price_features(ItemPrices(None, None, 12.0)) is None
     assert price_features(ItemPrices(None, None, None), price=5.0) is None  # no event: no category either
     assert price_features(ItemPrices(PricePoint(T, 0.0, None), None, None)) is None
+    cheap = price_features(ItemPrices(PricePoint(T, 0.5, None), None, 1.0))
+    assert cheap is not None and (cheap["item_price"], cheap["item_discount_pct"]) == (0.5, 50.0)
 
 
 def test_categories_and_the_base_window() -> None:

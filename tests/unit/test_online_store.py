@@ -18,7 +18,8 @@ import redis as redis_client
 from devtools.server import ServerProcess, redis_server
 from purchase.errors import StoreUnavailable
 from purchase.features import BEHAVIOUR_FEATURES
-from purchase.online.backfill import backfill
+from purchase.online import backfill as backfill_module
+from purchase.online.backfill import backfill, stored_events
 from purchase.online.definitions import DAY_S, behaviour_features, price_features
 from purchase.online.records import FeatureStore, StoredEvent
 from purchase.online.redis_store import RedisStore
@@ -197,3 +198,51 @@ def test_redis_down_is_unavailable_and_recovers_without_a_new_client(own_redis: 
             restarted.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_backfill_sends_what_the_store_keeps_and_loads_once(
+    make_store: Callable[[float], FeatureStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 days of events, one a day at noon, in batches of 3, into a store that keeps 10 days."""
+    monkeypatch.setattr(backfill_module, "BATCH", 3)
+    start = pd.Timestamp("2026-10-01 12:00:00")
+    log = pd.DataFrame(
+        {
+            "event_time": [start + pd.Timedelta(days=d) for d in reversed(range(20))],  # any order
+            "event_type": "view",
+            "user_id": "u",
+            "product_id": "a",
+            "user_session": None,
+            "price": [float(d) for d in reversed(range(1, 21))],
+            "category_code": "books.fiction",
+        }
+    )
+
+    async def scenario(store: FeatureStore) -> tuple[Any, Any, Any]:
+        first, again = await backfill(store, log, "log"), await backfill(store, log, "log")
+        return first, again, await store.lookup(["u"], ["a"], (start + pd.Timedelta(days=20)).timestamp())
+
+    first, again, found = run(make_store, scenario, retention_s=10 * DAY_S)
+    assert (first.stored, first.duplicates, first.expired) == (11, 0, 9)  # days 9 to 19 are within 10 of day 19
+    assert (again.stored, again.duplicates, again.expired) == (0, 11, 9)
+    assert found.items["a"].last_before is not None and found.items["a"].last_before.price == 20.0
+    assert sorted(e.t for e in found.users["u"]) == [(start + pd.Timedelta(days=d)).timestamp() for d in range(9, 20)]
+
+
+def test_backfilled_events_are_named_by_their_row() -> None:
+    log = pd.DataFrame(
+        {
+            "event_time": [pd.Timestamp("2026-10-01 12:00:00")] * 2,
+            "event_type": ["view", "cart"],
+            "user_id": "u",
+            "product_id": "a",
+            "user_session": [None, "s"],
+            "price": [1, 2],
+            "category_code": [None, "x.y"],
+        }
+    )
+    events = list(stored_events(log, "f.csv", first_row=5))
+    assert [e.event_id for e in events] == ["f.csv:5", "f.csv:6"]
+    assert events[0].t == pd.Timestamp("2026-10-01 12:00:00", tz="UTC").timestamp()
+    assert (events[0].session, events[0].category_code, events[1].price) == (None, None, 2.0)
+    assert isinstance(events[1].price, float)
