@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,3 +77,14 @@ def test_an_event_is_identified_by_its_id_else_by_all_of_its_content() -> None:
                    {"event_time": "2026-01-01T10:00:01Z"}, {"event_type": "cart"}):  # fmt: skip
         assert stored(Event.model_validate(event.model_dump() | change)).event_id != kept.event_id, change
     assert stored(Event.model_validate(GOOD | {"event_id": "e-7"})).event_id == "e-7"
+
+
+def test_a_time_without_a_zone_is_utc_whatever_the_server_s_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        event = Event.model_validate(GOOD | {"event_time": "2026-01-01T10:00:00"})
+        assert event.event_time == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
