@@ -14,10 +14,10 @@ BATCH = 5000
 COLUMNS = ["event_time", "event_type", "user_id", "product_id", "user_session", "price", "category_code"]
 
 
-def stored_events(log: pd.DataFrame, id_prefix: str, first_row: int = 0) -> Iterator[StoredEvent]:
-    """Each row as the stores keep it, identified by its row: loading the same log again adds nothing."""
-    frame = log[COLUMNS].assign(event_time=log["event_time"].dt.tz_localize("UTC"))
-    frame = frame.astype({"price": float}).astype(object).where(frame.notna(), None)
+def stored_events(log: pd.DataFrame, id_prefix: str, first_row: int) -> Iterator[StoredEvent]:
+    """Each row as the stores keep it, identified by its row: loading the same log again adds nothing.
+    The log's times are naive UTC, which is what `Timestamp.timestamp` assumes of them."""
+    frame = log[COLUMNS].astype({"price": float}).astype(object).where(log[COLUMNS].notna(), None)
     for i, (t, kind, user, item, session, price, code) in enumerate(frame.itertuples(index=False)):
         yield StoredEvent(f"{id_prefix}:{first_row + i}", t.timestamp(), kind, user, item, session, price, code)
 
@@ -25,7 +25,7 @@ def stored_events(log: pd.DataFrame, id_prefix: str, first_row: int = 0) -> Iter
 async def backfill(store: FeatureStore, log: pd.DataFrame, id_prefix: str) -> WriteResult:
     """In time order, so that the store's clock (its newest event) only moves forward; events the store
     would not keep after the whole log is in are counted as expired and not sent."""
-    log = log.sort_values("event_time", kind="stable").reset_index(drop=True)
+    log = log.sort_values("event_time", kind="stable")
     seconds = ((log["event_time"] - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy()  # naive times are UTC
     newest = max(seconds[-1], await store.newest() or -math.inf)
     first = int(np.searchsorted(seconds, newest - store.retention_s))

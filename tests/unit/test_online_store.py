@@ -218,13 +218,19 @@ def test_a_backfill_sends_what_the_store_keeps_and_loads_once(
         }
     )
 
-    async def scenario(store: FeatureStore) -> tuple[Any, Any, Any]:
+    async def scenario(store: FeatureStore) -> tuple[Any, ...]:
         first, again = await backfill(store, log, "log"), await backfill(store, log, "log")
-        return first, again, await store.lookup(["u"], ["a"], (start + pd.Timedelta(days=20)).timestamp())
+        found = await store.lookup(["u"], ["a"], (start + pd.Timedelta(days=20)).timestamp())
+        await store.write([event((start + pd.Timedelta(days=20)).timestamp() / DAY_S - T0 / DAY_S, "view", "b", 1.0)])
+        later = await backfill(store, log, "log")  # the store's clock moved a day: the rows keep their ids
+        other = await backfill(store, log.assign(product_id="c"), "another-log")
+        return first, again, found, later, other
 
-    first, again, found = run(make_store, scenario, retention_s=10 * DAY_S)
+    first, again, found, later, other = run(make_store, scenario, retention_s=10 * DAY_S)
     assert (first.stored, first.duplicates, first.expired) == (11, 0, 9)  # days 9 to 19 are within 10 of day 19
     assert (again.stored, again.duplicates, again.expired) == (0, 11, 9)
+    assert (later.stored, later.duplicates, later.expired) == (0, 10, 10)
+    assert other.stored == 10
     assert found.items["a"].last_before is not None and found.items["a"].last_before.price == 20.0
     assert sorted(e.t for e in found.users["u"]) == [(start + pd.Timedelta(days=d)).timestamp() for d in range(9, 20)]
 
