@@ -236,24 +236,38 @@ def ratios(runs: dict, workers: int) -> dict[str, float]:
     }
 
 
-def write(results: dict) -> Path:
+def saved(kind: str, results: dict) -> Path:
+    """benchmarks/results/<kind>-<UTC>: the results as JSON there; the caller adds the .md beside."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"bench-{datetime.now(UTC):%Y%m%d_%H%M%S}"
+    stem = RESULTS / f"{kind}-{datetime.now(UTC):%Y%m%d_%H%M%S}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    return stem
+
+
+def runs_table(runs: dict[str, dict[str, dict]]) -> list[str]:
+    """Each target's medians per scenario, as a Markdown table (rows/s: items, or events, a second)."""
+    lines = [
+        "| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for target, by_name in runs.items():
+        for name, r in by_name.items():
+            figures = (
+                f"{r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f}"
+            )
+            lines.append(f"| {target} | {name} | {figures} | {r['errors']} |")
+    return lines
+
+
+def write(results: dict) -> Path:
+    stem = saved("bench", results)
     lines = [
         f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s per scenario "
         "(errors: the sum); "
         f"{results['cores']} cores, {results['started'][:16]} UTC.",
         "",
-        "| target | scenario | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *runs_table(results["runs"]),
     ]
-    for target, runs in results["runs"].items():
-        for name, r in runs.items():
-            figures = (
-                f"{r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f}"
-            )
-            lines.append(f"| {target} | {name} | {figures} | {r['errors']} |")
     lines += ["", "| model alone (in-process) | p50 ms | rows/s |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['p50_ms']:.3f} | {v['rows_per_s']:.0f} |" for k, v in results["model_alone"].items()]
     lines += ["", "| ratio | from the medians | each round |", "|---|---:|---|"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from benchmarks.bench import RESULTS, bentoml_target, summary, wrk
+from benchmarks.bench import bentoml_target, median_of, runs_table, saved, summary, wrk
 from devtools.server import ROOT, ServerProcess, redis_server
 from purchase.online.backfill import backfill
 from purchase.online.definitions import DAY_S
@@ -95,8 +94,11 @@ def run(seconds: int, rounds: int) -> dict:
         for target in targets.values():
             target.wait("/readyz", timeout_s=120)
         files = bodies(targets["embedded"], items[:100])
-        scenarios = [(name, n, 1, path, "/predict") for name, path in files.items() if name != "events"
-                     for n in [int(name.split()[0])]]  # fmt: skip
+        scenarios = [
+            (f"{n} items, {kind}", n, 1, files[f"{n} items, {kind}"], "/predict")
+            for n in (1, 100)
+            for kind in ("store", "given")
+        ]
         scenarios.append(("events, c=32", 100, 32, files["events"], "/events"))
         for r in range(rounds):
             for name, n, connections, body, path in scenarios:
@@ -110,9 +112,7 @@ def run(seconds: int, rounds: int) -> dict:
         for target in targets.values():
             target.stop()
         redis.stop()
-    runs = {b: {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "rows_per_s", "p50_ms", "p99_ms")}
-                | {"errors": sum(r["errors"] for r in rs)} for n, rs in by_name.items()}
-            for b, by_name in samples.items()}  # fmt: skip
+    runs = {backend: {name: median_of(rs) for name, rs in by_name.items()} for backend, by_name in samples.items()}
     results["runs"] = runs
     results["ratios"] = {
         f"{backend}: {n} item(s) p50, store / given (target <= {limit})": runs[backend][f"{n} items, store"]["p50_ms"]
@@ -125,22 +125,13 @@ def run(seconds: int, rounds: int) -> dict:
 
 
 def write(results: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"features-{datetime.now(UTC):%Y%m%d_%H%M%S}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    stem = saved("features", results)
     lines = [
         f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
         f"{results['started'][:16]} UTC; the default synthetic log ({results['events']:,} events).",
         "",
-        "| store | scenario | req/s | rows or events/s | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        *runs_table(results["runs"]),
     ]
-    for backend, runs in results["runs"].items():
-        for name, r in runs.items():
-            lines.append(
-                f"| {backend} | {name} | {r['rps']:.0f} | {r['rows_per_s']:.0f} | {r['p50_ms']:.2f} | "
-                f"{r['p99_ms']:.2f} | {r['errors']} |"
-            )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
     lines += [f"| {b}: /events at c=32, events/s | {v:.0f} |" for b, v in results["events_per_s"].items()]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .examples import SPEC_EXAMPLE, SPEC_IDS
 from .settings import get_settings
@@ -25,6 +25,14 @@ Count = Annotated[
     int, Field(ge=0, le=MAX_COUNT), BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
 ]
 Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+
+
+def not_in_the_future(value: datetime) -> datetime:
+    """A time (an event's, a request's as_of) at most EVENT_TIME_TOLERANCE_S ahead of the server's clock."""
+    tolerance = get_settings().event_time_tolerance_s
+    if value > datetime.now(UTC) + timedelta(seconds=tolerance):
+        raise ValueError(f"lies in the future (more than {tolerance:g} s ahead of the server's clock)")
+    return value
 
 
 class _Strict(BaseModel):
@@ -96,17 +104,9 @@ class StorePredictRequest(_PredictOptions):
     )
 
     features: list[SparseFeatureRow] = Field(min_length=1, max_length=get_settings().max_batch_size)
-    as_of: AwareDatetime | None = Field(
+    as_of: Annotated[AwareDatetime, AfterValidator(not_in_the_future)] | None = Field(
         None, strict=False, description="features as of this time (backtests, replay); default now"
     )
-
-    @field_validator("as_of")
-    @classmethod
-    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
-        tolerance = get_settings().event_time_tolerance_s
-        if value is not None and value > datetime.now(UTC) + timedelta(seconds=tolerance):
-            raise ValueError(f"lies in the future (more than {tolerance:g} s ahead of the server's clock)")
-        return value
 
 
 class Prediction(BaseModel):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import StoreUnavailable
 from .definitions import ItemPrices, UserEvent
 from .schemas import Event
 
@@ -37,6 +39,15 @@ def stored(event: Event) -> StoredEvent:
         event_id, t, event.event_type, event.user_id, event.product_id, event.user_session, event.price,
         event.category_code,
     )  # fmt: skip
+
+
+@contextmanager
+def unavailable_on(*failures: type[Exception]) -> Iterator[None]:
+    """A store's own failures, as the one error the service maps to 503."""
+    try:
+        yield
+    except failures as exc:
+        raise StoreUnavailable(f"the feature store failed: {exc}") from None
 
 
 @dataclass(frozen=True)

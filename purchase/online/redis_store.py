@@ -15,9 +15,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from ..errors import StoreUnavailable
 from .definitions import DAY_S, LOOKAHEAD_DAYS, ItemPrices, PricePoint, UserEvent, base_window, window_start
-from .records import SEPARATOR, Lookup, StoredEvent, WriteResult
+from .records import SEPARATOR, Lookup, StoredEvent, WriteResult, unavailable_on
 
 PREFIX = "purchase:features:"
 FIELDS_PER_EVENT = 6
@@ -108,10 +107,8 @@ class RedisStore:
                 SEPARATOR.join((e.event_id, repr(e.price), e.category_code or "")),
                 repr(e.price),
             ]
-        try:
+        with unavailable_on(RedisError):
             stored, expired = await self._write(args=args)
-        except RedisError as exc:
-            raise StoreUnavailable(f"the feature store failed: {exc}") from None
         return WriteResult(stored=stored, duplicates=len(events) - stored - expired, expired=expired)
 
     async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
@@ -120,10 +117,8 @@ class RedisStore:
         base_start, base_end = base_window(t)
         args = [PREFIX, repr(window_start(t)), repr(t), repr(t + LOOKAHEAD_DAYS * DAY_S)]
         args += [str(round(base_start / DAY_S)), str(round(base_end / DAY_S)), str(len(users)), *users, *items]
-        try:
+        with unavailable_on(RedisError):
             replies = await self._lookup(args=args)
-        except RedisError as exc:
-            raise StoreUnavailable(f"the feature store failed: {exc}") from None
         by_user = {
             user: [_user_event(reply[k], float(reply[k + 1])) for k in range(0, len(reply), 2)]
             for user, reply in zip(users, replies)
@@ -135,10 +130,8 @@ class RedisStore:
         return Lookup(by_user, by_item)
 
     async def newest(self) -> float | None:
-        try:
+        with unavailable_on(RedisError):
             value = await self._client.get(PREFIX + "watermark")
-        except RedisError as exc:
-            raise StoreUnavailable(f"the feature store failed: {exc}") from None
         return None if value is None else float(value)
 
     async def close(self) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..schemas import SparseFeatureRow
+from ..schemas import SparseFeatureRow, not_in_the_future
 from ..settings import get_settings
 
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
@@ -32,7 +32,13 @@ def _as_utc(value: datetime) -> datetime:
 
 Id = Annotated[str, BeforeValidator(_text_of_number), Field(min_length=1, max_length=MAX_TEXT, pattern=_PRINTABLE)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=_PRINTABLE)]
-EventTime = Annotated[datetime, BeforeValidator(_parse_utc_suffix), AfterValidator(_as_utc), Field(strict=False)]
+EventTime = Annotated[
+    datetime,
+    BeforeValidator(_parse_utc_suffix),
+    AfterValidator(_as_utc),
+    AfterValidator(not_in_the_future),
+    Field(strict=False),
+]
 
 
 class Event(BaseModel):
@@ -50,14 +56,6 @@ class Event(BaseModel):
     user_id: Id = Field(examples=["user_000042"])
     user_session: Id | None = None
     event_id: Id | None = None
-
-    @field_validator("event_time")
-    @classmethod
-    def _not_in_the_future(cls, value: datetime) -> datetime:
-        tolerance = get_settings().event_time_tolerance_s
-        if value > datetime.now(UTC) + timedelta(seconds=tolerance):
-            raise ValueError(f"lies in the future (more than {tolerance:g} s ahead of the server's clock)")
-        return value
 
 
 class EventsRequest(BaseModel):

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import StoreUnavailable
 from .definitions import DAY_S, LOOKAHEAD_DAYS, ItemPrices, PricePoint, UserEvent, base_window, window_start
-from .records import Lookup, StoredEvent, WriteResult
+from .records import Lookup, StoredEvent, WriteResult, unavailable_on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_events (
@@ -78,10 +77,8 @@ class SqliteStore:
     async def lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
         """On the event loop: a read in WAL mode waits for no writer, and a handoff to a thread cost more
         than the two statements."""
-        try:
+        with unavailable_on(sqlite3.Error):
             return self._lookup(users, items, t)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"the feature store failed: {exc}") from None
 
     async def newest(self) -> float | None:
         return await self._run(self._newest)
@@ -94,10 +91,8 @@ class SqliteStore:
         """Connections belong to the threads that opened them and close with the process."""
 
     async def _run(self, function, *args):  # type: ignore[no-untyped-def]
-        try:
+        with unavailable_on(sqlite3.Error):
             return await anyio.to_thread.run_sync(function, *args)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"the feature store failed: {exc}") from None
 
     def _write(self, events: Sequence[StoredEvent]) -> WriteResult:
         con = self._connection()
