@@ -14,7 +14,7 @@ import bentoml
 from fastapi import Request, Response
 
 from purchase import __version__, store
-from purchase.errors import FeaturesOff, PurchaseError, StoreUnavailable
+from purchase.errors import FeaturesOff, FleetUnavailable, PurchaseError, StoreUnavailable
 from purchase.online import open_store
 from purchase.online.records import stored
 from purchase.online.schemas import EventsRequest, EventsResponse, FeaturesResponse
@@ -34,7 +34,7 @@ from purchase.serving import http_limits, metrics
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.edge import Edge, note_model_version
 from purchase.serving.filling import FeatureFiller
-from purchase.serving.fleet import Fleet, ModelRef
+from purchase.serving.fleet import ModelRef, open_fleet
 from purchase.serving.following import Follower
 from purchase.serving.http import PREDICT_BODY, ROUTE_TABLE, TITLE, app, errors, routes
 from purchase.serving.lifecycle import ModelManager
@@ -43,6 +43,8 @@ from purchase.serving.outermost import wrap_outermost
 from purchase.serving.runtime import UNTRACED, tune_garbage_collector
 from purchase.serving.scoring import Scorer
 from purchase.serving.security import Access
+from purchase.serving.shared import connect
+from purchase.serving.shared_cache import SharedCache
 from purchase.settings import get_settings
 
 settings = get_settings()
@@ -76,9 +78,11 @@ class PurchasePrediction:
         self.started = time.monotonic()
         home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
         self.worker = bentoml.server_context.worker_index or 1
-        fleet = Fleet.for_this_server(home, self.worker, settings.api_workers)
-        self.models = ModelManager(settings, fleet)
-        self.follower = Follower(self.models, fleet, settings.follow_production)
+        self.redis = connect(settings)
+        self.fleet = open_fleet(home, self.worker, self.redis)
+        shared_cache = SharedCache(self.redis, settings.shared_cache_ttl_s) if self.redis else None
+        self.models = ModelManager(settings, self.fleet, shared_cache)
+        self.follower = Follower(self.models, self.fleet, self.worker == 1, settings.follow_production)
         self.scorer = Scorer(self.models, settings.default_threshold)
         self.feature_store = open_store(settings)
         self.filler = FeatureFiller(self.feature_store) if self.feature_store else None
@@ -96,9 +100,10 @@ class PurchasePrediction:
     async def stop(self) -> None:
         if self.feature_store is not None:
             await self.feature_store.close()
+        await self.fleet.close()
 
     def __is_ready__(self) -> bool:
-        return self.models.current is not None
+        return self.models.current is not None and self.follower.synced
 
     @routes.get("/", Access.PUBLIC, response_model=ApiInfo)
     async def root(self) -> ApiInfo:
@@ -178,18 +183,18 @@ class PurchasePrediction:
     async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
         """Serve another version on every worker; answers once all have switched."""
         if request.model_path is not None:
-            routing, switched = await self.models.load_archive(request.model_path)
+            changed = await self.models.load_archive(request.model_path)
         else:
             assert request.model_tag is not None  # the request model asks for exactly one of the two
             model = await anyio.to_thread.run_sync(store.get, request.model_tag)
-            routing, switched = await self.models.load(ModelRef(str(model.tag)))
+            changed = await self.models.load(ModelRef(str(model.tag)))
         return LoadModelResponse(
             status="success",
             message="Model loaded successfully",
-            model_version=routing.primary.version,
-            loaded_at=routing.primary.loaded_at,
-            workers_switched=switched,
-            workers_total=settings.api_workers,
+            model_version=changed.routing.primary.version,
+            loaded_at=changed.routing.primary.loaded_at,
+            workers_switched=changed.switched,
+            workers_total=changed.total,
         )
 
     @routes.get("/traffic", Access.PREDICT, response_model=TrafficInfo, responses=errors(401, 403, 429, 503))
@@ -201,8 +206,8 @@ class PurchasePrediction:
     )
     async def set_traffic(self, request: TrafficRequest) -> TrafficInfo:
         """A/B split (sticky per user_id) and shadow scoring, on every worker."""
-        routing, switched = await self.models.set_traffic(request.candidate, request.candidate_share, request.shadow)
-        return traffic_info(routing.target(), workers_switched=switched, workers_total=settings.api_workers)
+        changed = await self.models.set_traffic(request.candidate, request.candidate_share, request.shadow)
+        return traffic_info(changed.routing.target(), workers_switched=changed.switched, workers_total=changed.total)
 
     @routes.get("/model-info", Access.PREDICT, response_model=ModelInfo, responses=errors(401, 403, 429, 503))
     async def model_info(self) -> ModelInfo:
@@ -220,8 +225,16 @@ class PurchasePrediction:
             stage=stage,
             metrics=store.stored_metrics(serving.model),
             traffic=traffic_info(routing.target()),
-            versions=metrics.counts_by_version(),
+            versions=await self._counts_by_version(),
         )
+
+    async def _counts_by_version(self) -> dict[str, dict[str, float]]:
+        """The fleet's counts with REDIS_URL (each server's as of its last heartbeat), else this server's."""
+        try:
+            shared = await self.fleet.fleet_counts()
+        except FleetUnavailable:
+            shared = None
+        return shared if shared is not None else metrics.counts_by_version()
 
 
 wrap_outermost(PurchasePrediction, lambda app: Edge(app, settings, ROUTE_TABLE))

@@ -58,3 +58,13 @@ class Overloaded(PurchaseError):
 
 class StoreUnavailable(Overloaded):
     """The online feature store cannot be reached: nothing was written, try again."""
+
+
+class FleetUnavailable(Overloaded):
+    """The fleet's shared state (Redis) cannot be reached: the change was not made, try again."""
+
+
+class ChangeRefused(PurchaseError):
+    """A worker of the fleet cannot serve the proposed change: nothing switched anywhere."""
+
+    status_code = 409

@@ -65,12 +65,23 @@ class Settings(BaseSettings):
     feature_retention_days: float = Field(32.0, ge=1)
     feature_store_timeout_s: float = Field(0.5, gt=0)
     max_events_per_request: int = Field(1000, ge=1)
+    # Several replicas (README, "Running several replicas"): with REDIS_URL they share model changes, the
+    # A/B split, a level of the response cache and the rate limits. Hot-path calls give up after this.
+    redis_timeout_s: float = Field(0.25, gt=0)
+    shared_cache_ttl_s: float = Field(600.0, gt=0)
     event_time_tolerance_s: float = Field(300.0, ge=0)  # how far in the future an event_time may lie
 
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must look like redis://host:6379/0 (or rediss://, unix://)")
+        return value or None
 
     @property
     def xgb_threads(self) -> int:

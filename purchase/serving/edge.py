@@ -17,8 +17,10 @@ from typing import Any
 from ..settings import Settings
 from . import metrics
 from .error_bodies import JsonErrors
+from .fleet_limits import FleetRateLimiter
 from .routes import RouteTable
 from .security import Access, KeyRing, RateLimiter, authorize, digest, parse_rate, presented_key
+from .shared import connect
 
 access_log = logging.getLogger("purchase.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -46,12 +48,15 @@ class Edge:
         self.routes = routes
         self.api_keys = KeyRing(settings.api_keys, settings.api_keys_file)
         self.admin_keys = KeyRing(settings.admin_api_keys, settings.admin_api_keys_file)
-        self.limiter = None
+        self.limiter: RateLimiter | FleetRateLimiter | None = None
         if settings.rate_limit:
             capacity, per_second = parse_rate(settings.rate_limit)
             # Each worker limits on its own; splitting the rate keeps the server's total near RATE_LIMIT.
             # A burst of at least one request, or a low limit over many workers would refuse everything.
             self.limiter = RateLimiter(max(1.0, capacity / settings.api_workers), per_second / settings.api_workers)
+            client = connect(settings)
+            if client is not None:  # the fleet's bucket; this worker's share of it while Redis fails
+                self.limiter = FleetRateLimiter(client, capacity, per_second, fallback=self.limiter)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -77,7 +82,7 @@ class Edge:
         if method == "HEAD":  # answered as GET; the server sends the headers only
             scope = {**scope, "method": "GET"}
         try:
-            refusal = self._refusal(method, path, headers, client_host)
+            refusal = await self._refusal(method, path, headers, client_host)
             if refusal is None and not self.routes.known(path):
                 refusal = 404, "Not Found", {}
             if refusal is not None:
@@ -105,7 +110,7 @@ class Edge:
                 },
             )
 
-    def _refusal(
+    async def _refusal(
         self, method: str, path: str, headers: dict[str, str], client_host: str | None
     ) -> tuple[int, str, dict[str, str]] | None:
         access = self.routes.access(method, path)
@@ -123,7 +128,7 @@ class Edge:
             # the client's address, so neither fresh random keys nor key guessing escapes the limit.
             keys_on = self.api_keys.enabled or self.admin_keys.enabled
             accepted = key is not None and denied is None and keys_on
-            wait = self.limiter.retry_after(
+            wait = await self.limiter.acquire(
                 digest(key).hex() if key is not None and accepted else f"client:{client_host}"
             )
             if wait > 0:

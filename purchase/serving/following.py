@@ -1,5 +1,5 @@
-"""The loops that keep a worker in step: with the other workers of its server (the fleet's target)
-and, with FOLLOW_PRODUCTION, with the registry's production version."""
+"""The loops that keep a worker in step: with the fleet (answer proposals, switch to what is committed,
+say it is alive) and, with FOLLOW_PRODUCTION, with the registry's production version."""
 
 from __future__ import annotations
 
@@ -10,61 +10,123 @@ from dataclasses import replace
 import anyio
 
 from .. import store
-from ..errors import PurchaseError
-from .fleet import POLL_S, Fleet, ModelRef, Target
+from ..errors import FleetUnavailable, PurchaseError
+from . import metrics
+from .fleet import Coordinator, ModelRef, Target
+from .fleet.target import HEARTBEAT_S, POLL_S
 from .lifecycle import ModelManager
+from .routing import Routing
 
 logger = logging.getLogger(__name__)
 PRODUCTION_POLL_S = 1.0
 
 
 class Follower:
-    def __init__(self, manager: ModelManager, fleet: Fleet, follow_production: bool) -> None:
+    def __init__(self, manager: ModelManager, fleet: Coordinator, lead: bool, follow_production: bool) -> None:
         self.manager = manager
         self.fleet = fleet
+        self.lead = lead  # one worker per server shares its counts and follows the registry
         self.follow_production = follow_production
+        self.synced = False  # the fleet's target was looked up once (or could not be)
+        self._prepared: tuple[str, Routing] | None = None
+        self._failed_generation = 0
+        self._failing = False
+        self._publishing = False
 
     def start(self) -> None:
         spawn = self.manager.background.spawn
-        spawn(self._follow_fleet())
-        spawn(self._publish_first_target())  # a task of its own: it may wait for the lock
-        if self.follow_production and self.fleet.worker == 1:
+        spawn(self._follow())
+        spawn(self._beat())
+        if self.follow_production and self.lead:
             spawn(self._follow_production())
 
-    async def _follow_fleet(self) -> None:
-        """Every worker, forever: serve what the fleet publishes. Never waits for the lock, so a worker
-        busy publishing (or waiting to) still acknowledges the others' changes."""
+    async def _follow(self) -> None:
+        """Every worker, forever. Never waits for the lock, so a worker busy making a change (or
+        waiting to) still answers the others' proposals."""
         while True:
-            await asyncio.sleep(POLL_S)
             try:
-                if self.fleet.changed():
-                    await self._catch_up(self.fleet.read())
-            except Exception:  # the loop must outlive any one failure
-                logger.exception("following the fleet failed; retrying")
+                committed, proposal = await self.fleet.snapshot()
+                if committed is not None:
+                    await self._catch_up(committed)
+                elif not self._publishing:  # a Redis that restarted empty: the fleet's models are ours
+                    self._publishing = True
+                    self.manager.background.spawn(self._publish_first_target())
+                if proposal is not None and proposal.change != self.manager.vote[0]:
+                    await self._answer(proposal)
+                self._reachable()
+            except Exception as exc:  # the loop must outlive any one failure
+                self._unreachable(exc)
+            self.synced = True
+            await asyncio.sleep(POLL_S)
 
-    async def _catch_up(self, target: Target | None) -> None:
+    async def _catch_up(self, target: Target) -> None:
         routing = self.manager.routing
-        if target is None or (routing and target.generation <= routing.generation):
+        # Different, not greater: generations start again at 1 when Redis restarts empty.
+        if (routing and target.generation == routing.generation) or target.generation == self._failed_generation:
             return
+        prepared, self._prepared = self._prepared, None
         try:
-            await self.manager.apply(target)
+            if prepared is not None and target.change and prepared[0] == target.change:
+                await self.manager.adopt(replace(prepared[1], generation=target.generation))
+            else:
+                await self.manager.apply(target)
+            self.manager.serve_error = None
         except PurchaseError as exc:
             logger.error("cannot serve generation %d: %s", target.generation, exc.detail)
-            self.fleet.acknowledge(target.generation, error=exc.detail)
-            return
-        self.fleet.acknowledge(target.generation)
+            self._failed_generation, self.manager.serve_error = target.generation, exc.detail
+        await self.manager.report()
+
+    async def _answer(self, proposal: Target) -> None:
+        """Phase one of another worker's change: load and check it, and say whether it can serve."""
+        try:
+            self._prepared = (proposal.change, await self.manager.prepare(proposal))
+            self.manager.vote = (proposal.change, None)
+        except PurchaseError as exc:
+            self.manager.vote = (proposal.change, exc.detail)
+        except Exception:
+            logger.exception("cannot load the proposed change %s", proposal.change)
+            self.manager.vote = (proposal.change, "it failed to load (see this worker's log)")
+        await self.manager.report()
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.manager.report()
+                if self.lead:
+                    await self.fleet.share_counts(metrics.counts_by_version())
+            except Exception as exc:
+                self._unreachable(exc)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def _unreachable(self, exc: Exception) -> None:
+        """Logged once per outage, not ten times a second."""
+        if not self._failing:
+            self._failing = True
+            if isinstance(exc, FleetUnavailable):
+                logger.error("%s; serving the current models until it answers", exc.detail)
+            else:
+                logger.exception("following the fleet failed; retrying")
+
+    def _reachable(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.info("the fleet answers again")
 
     async def _publish_first_target(self) -> None:
-        """The first worker up publishes what it serves, so a worker restarted later (after a crash)
-        rejoins the fleet's models rather than its own start-up default."""
-        if self.manager.routing is None:
-            return
-        async with self.fleet.exclusive():
-            routing = self.manager.routing
-            if self.fleet.read() is None and routing is not None:
-                published = self.fleet.publish(routing.target())
-                self.manager.routing = replace(routing, generation=published.generation)
-                self.fleet.acknowledge(published.generation)
+        """While the fleet has no target, the first worker to see it publishes what it serves, so a
+        worker or replica started later joins the fleet's models rather than its own start-up default."""
+        try:
+            async with self.fleet.exclusive():
+                committed, _ = await self.fleet.snapshot()
+                routing = self.manager.routing
+                if committed is None and routing is not None:
+                    published = await self.fleet.commit(routing.target())
+                    self.manager.routing = replace(routing, generation=published.generation)
+                    await self.manager.report()
+        except FleetUnavailable:
+            pass  # the follow loop tries again
+        finally:
+            self._publishing = False
 
     async def _follow_production(self) -> None:
         """One worker per server: publish each version promoted from now on (a restarted worker must

@@ -20,6 +20,7 @@ from ..settings import Settings
 from . import metrics
 from .batching import Batcher
 from .cache import RowCache
+from .shared_cache import SharedCache
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class ServingModel:
     max_batch_rows: int
     max_queued_rows: int
     cache_rows: int = 0  # 0: no cache
+    shared: SharedCache | None = None  # the fleet's level, behind this worker's own
 
     def __post_init__(self) -> None:
         assert self.model.tag.version is not None  # a stored model always has one
@@ -58,12 +60,36 @@ class ServingModel:
         keys = [row.tobytes() for row in matrix]
         found = [self.cache.get(key) for key in keys]
         missing = [i for i, p in enumerate(found) if p is None]
-        metrics.record_cache(hits=len(keys) - len(missing), misses=len(missing))
+        metrics.record_cache("local", hits=len(keys) - len(missing), misses=len(missing))
+        shared_keys: list[str] = []
+        if missing and self.shared is not None:
+            missing, shared_keys = await self._from_shared(keys, found, missing)
         if missing:
-            for i, p in zip(missing, (await self._score_matrix(matrix[missing])).tolist()):
+            scored = (await self._score_matrix(matrix[missing])).tolist()
+            for i, p in zip(missing, scored):
                 found[i] = p
                 self.cache.put(keys[i], p)
+            if self.shared is not None:
+                self.shared.put(list(zip(shared_keys, scored)))
         return np.array(found, dtype=np.float64)
+
+    async def _from_shared(
+        self, keys: list[bytes], found: list[float | None], missing: list[int]
+    ) -> tuple[list[int], list[str]]:
+        """Fill `found` from the shared level; returns the rows still missing and their shared keys."""
+        assert self.shared is not None and self.cache is not None
+        shared_keys = [self.shared.key(self.version, keys[i]) for i in missing]
+        still: list[int] = []
+        still_keys: list[str] = []
+        for i, key, p in zip(missing, shared_keys, await self.shared.get(shared_keys)):
+            if p is None:
+                still.append(i)
+                still_keys.append(key)
+            else:
+                found[i] = p
+                self.cache.put(keys[i], p)
+        metrics.record_cache("shared", hits=len(missing) - len(still), misses=len(still))
+        return still, still_keys
 
     async def _score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         try:
@@ -81,7 +107,9 @@ class ServingModel:
             await asyncio.sleep(0.05)
 
 
-def load_version(model: bentoml.Model, settings: Settings, source_path: str | None = None) -> ServingModel:
+def load_version(
+    model: bentoml.Model, settings: Settings, source_path: str | None = None, shared: SharedCache | None = None
+) -> ServingModel:
     """Load and check a model without touching the ones serving (blocking: call off the event loop)."""
     started = time.perf_counter()
     booster, preprocessor = store.load(model)
@@ -95,6 +123,7 @@ def load_version(model: bentoml.Model, settings: Settings, source_path: str | No
         max_batch_rows=settings.max_batch_size,
         max_queued_rows=settings.max_queued_rows,
         cache_rows=settings.cache_size if settings.enable_caching else 0,
+        shared=shared if settings.enable_caching else None,
     )
     # A model that cannot score a row must fail here, not on live traffic.
     serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))

@@ -48,7 +48,11 @@ def _counters() -> SimpleNamespace:
             buckets=tuple(i / 10 for i in range(1, 11)),
         ),
         responses=prom.Counter("purchase_http_responses", "Responses, by route and status code", ["path", "status"]),
-        cache=prom.Counter("purchase_cache_rows", "Rows looked up in the response cache, by result", ["result"]),
+        cache=prom.Counter(
+            "purchase_cache_rows",
+            "Rows looked up in the response cache, by level (local, shared) and result",
+            ["level", "result"],
+        ),
         loads=prom.Counter("purchase_model_loads", "Model loads in a worker, by outcome", ["outcome"]),
         store_rows=prom.Counter(
             "purchase_feature_store_rows",
@@ -100,10 +104,10 @@ def _observe_probabilities(children: SimpleNamespace, probabilities: np.ndarray)
     histogram._sum.inc(float(probabilities.sum()))
 
 
-def record_cache(hits: int, misses: int) -> None:
+def record_cache(level: str, hits: int, misses: int) -> None:
     counters = _counters()
-    counters.cache.labels("hit").inc(hits)
-    counters.cache.labels("miss").inc(misses)
+    counters.cache.labels(level, "hit").inc(hits)
+    counters.cache.labels(level, "miss").inc(misses)
 
 
 def record_store_rows(hits: int = 0, misses: int = 0, errors: int = 0) -> None:

@@ -147,6 +147,9 @@ class RateLimiter:
     per_second: float
     _buckets: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
 
+    async def acquire(self, caller: str) -> float:
+        return self.retry_after(caller)
+
     def retry_after(self, caller: str) -> float:
         """0 when the call may go on (a token is taken), else seconds until one is available."""
         now = time.monotonic()

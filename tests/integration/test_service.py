@@ -498,11 +498,10 @@ def test_without_a_model_the_service_says_so_then_loads_one(empty_server: Server
     assert post(empty_server, "/predict", SPEC_CURL).json()["model_version"] == v2.version
 
 
-def cache_rows(server: ServerProcess) -> dict[str, float]:
+def cache_rows(server: ServerProcess, level: str = "local") -> dict[str, float]:
     text = get(server, "/metrics").text
-    return {
-        result: float(n) for result, n in re.findall(r'^purchase_cache_rows_total{result="(\w+)"} (\S+)$', text, re.M)
-    }
+    pattern = rf'^purchase_cache_rows_total{{level="{level}",result="(\w+)"}} (\S+)$'
+    return {result: float(n) for result, n in re.findall(pattern, text, re.M)}
 
 
 def test_the_cache_answers_repeated_rows_and_starts_empty_after_a_swap(
