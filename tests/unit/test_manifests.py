@@ -32,6 +32,7 @@ def test_every_manifest_is_listed_and_valid_kubernetes() -> None:
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "Ingress",
+        "StatefulSet",
     }
 
 
@@ -71,7 +72,7 @@ def test_the_ingress_bounds_what_the_service_cannot_and_routes_to_it() -> None:
     assert annotations["proxy-body-size"] == "2m"  # MAX_BODY_BYTES
     assert int(annotations["limit-connections"]) > 0 and int(annotations["limit-rps"]) > 0
     assert int(annotations["proxy-read-timeout"]) > 30  # past the service's own 30 s, which answers first
-    service = next(d for d in manifests() if d["kind"] == "Service")
+    service = next(d for d in manifests() if d["kind"] == "Service" and d["metadata"]["name"] == "purchase-prediction")
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": service["metadata"]["name"], "port": {"name": service["spec"]["ports"][0]["name"]}}
 
@@ -79,3 +80,25 @@ def test_the_ingress_bounds_what_the_service_cannot_and_routes_to_it() -> None:
 def test_the_configmap_carries_the_repository_configuration() -> None:
     config = next(d for d in manifests() if d["kind"] == "ConfigMap" and "configuration.yaml" in d["data"])
     assert config["data"]["configuration.yaml"] == (ROOT / "configuration.yaml").read_text()
+
+
+def test_replicas_share_redis_from_a_secret_and_optionally_one_model_store() -> None:
+    docs = manifests()
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    redis_url = next(e for e in container["env"] if e["name"] == "REDIS_URL")["valueFrom"]["secretKeyRef"]
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == redis_url["name"])
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "purchase-redis")
+    assert secret["stringData"][redis_url["key"]] == f"redis://{service['metadata']['name']}:6379/0"
+    component = K8S / "shared-store"
+    listed = yaml.safe_load((component / "kustomization.yaml").read_text())
+    assert {*listed["resources"], *(p["path"] for p in listed["patches"])} == {
+        p.name for p in component.glob("*.yaml")
+    } - {"kustomization.yaml"}
+    claim = yaml.safe_load((component / "pvc.yaml").read_text())
+    kubernetes_validate.validate(claim, KUBERNETES_VERSION, strict=True)
+    patch = yaml.safe_load((component / "mount.yaml").read_text())["spec"]["template"]["spec"]
+    assert patch["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    fleet_mount = next(m for m in container["volumeMounts"] if m["name"] == "fleet")["mountPath"]
+    home = fleet_mount.rsplit("/", 1)[0]  # BENTOML_HOME, where the fleet folder lives too
+    assert patch["containers"][0]["volumeMounts"][0]["mountPath"] == f"{home}/models"

@@ -1,0 +1,175 @@
+"""The two places a fleet meets pass the same contract: files (the workers of one server) and Redis
+(every replica; a real redis-server started by the tests). Then the Redis-only parts: the lock that
+must still be held at commit, the shared cache level and the fleet's rate limits, with Redis down too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_client
+import redis.asyncio as aioredis
+
+from devtools.server import ServerProcess, free_port
+from purchase.errors import FleetUnavailable
+from purchase.serving.fleet import Coordinator, ModelRef, Target, WorkerState
+from purchase.serving.fleet.files import FileFleet
+from purchase.serving.fleet.redis_fleet import PREFIX, RedisFleet
+from purchase.serving.fleet.target import LIVE_S
+from purchase.serving.fleet_limits import FleetRateLimiter
+from purchase.serving.security import RateLimiter
+from purchase.serving.shared_cache import SharedCache
+
+V1, V2 = Target(ModelRef("m:v1")), Target(ModelRef("m:v2"), change="c2")
+
+
+def client(port: int) -> aioredis.Redis:
+    return aioredis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True)
+
+
+@pytest.fixture(params=["files", "redis"])
+def make_fleet(request: pytest.FixtureRequest, tmp_path: Path, redis: ServerProcess) -> Callable[[int], Coordinator]:
+    """A factory of worker `n`'s view of one empty fleet (each asyncio.run needs its own client)."""
+    if request.param == "redis":
+        redis_client.Redis(port=redis.port).flushall()
+        return lambda worker: RedisFleet(client(redis.port), worker)
+    return lambda worker: FileFleet(tmp_path / "fleet", worker)
+
+
+def run(scenario: Callable[..., Awaitable[Any]], *fleets: Coordinator) -> Any:
+    async def main() -> Any:
+        try:
+            return await scenario(*fleets)
+        finally:
+            for fleet in fleets:
+                await fleet.close()
+
+    return asyncio.run(main())
+
+
+def test_a_proposal_is_seen_withdrawn_only_by_its_own_id_and_closed_by_a_commit(make_fleet: Callable) -> None:
+    async def scenario(fleet: Coordinator) -> None:
+        assert await fleet.snapshot() == (None, None)
+        await fleet.propose(V2)
+        assert (await fleet.snapshot())[1] == V2
+        await fleet.withdraw("another change")
+        assert (await fleet.snapshot())[1] == V2
+        await fleet.withdraw("c2")
+        assert await fleet.snapshot() == (None, None)
+        await fleet.propose(V2)
+        async with fleet.exclusive():
+            committed = await fleet.commit(V2)
+        assert committed.generation == 1 and committed.primary == V2.primary
+        assert await fleet.snapshot() == (committed, None)
+
+    run(scenario, make_fleet(1))
+
+
+def test_generations_rise_above_the_committed_one_and_the_committing_worker(make_fleet: Callable) -> None:
+    async def scenario(fleet: Coordinator) -> list[int]:
+        async with fleet.exclusive():
+            first = await fleet.commit(V1)
+            second = await fleet.commit(V2)
+            above_worker = await fleet.commit(Target(ModelRef("m:v3"), generation=7))
+        return [first.generation, second.generation, above_worker.generation]
+
+    assert run(scenario, make_fleet(1)) == [1, 2, 8]
+
+
+def test_live_workers_are_those_heard_from_lately(make_fleet: Callable) -> None:
+    async def scenario(one: Coordinator, two: Coordinator) -> list[WorkerState]:
+        await one.report(WorkerState(one.worker, generation=3, vote="c", vote_error="not found"))
+        await two.report(WorkerState(two.worker, generation=2, at=time.time() - LIVE_S - 0.1))
+        return await one.live()
+
+    fleets = make_fleet(1), make_fleet(2)
+    [state] = run(scenario, *fleets)
+    assert (state.worker, state.generation, state.vote, state.vote_error) == (fleets[0].worker, 3, "c", "not found")
+
+
+def test_changes_are_serialized(make_fleet: Callable) -> None:
+    async def scenario(one: Coordinator, two: Coordinator) -> list[str]:
+        order: list[str] = []
+
+        async def change(fleet: Coordinator, name: str) -> None:
+            async with fleet.exclusive():
+                order.append(f"{name} in")
+                await asyncio.sleep(0.2)
+                order.append(f"{name} out")
+
+        await asyncio.gather(change(one, "a"), change(two, "b"))
+        return order
+
+    order = run(scenario, make_fleet(1), make_fleet(2))
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+
+
+def test_counts_are_summed_over_servers(redis: ServerProcess) -> None:
+    redis_client.Redis(port=redis.port).flushall()
+
+    async def scenario(one: RedisFleet, two: RedisFleet) -> dict | None:
+        two.replica = "another-server"
+        await one.share_counts({"v1": {"primary_requests": 3.0}})
+        await one.share_counts({"v1": {"primary_requests": 5.0}})  # cumulative: replaces, never adds
+        await two.share_counts({"v1": {"primary_requests": 2.0}, "v2": {"candidate_requests": 1.0}})
+        return await one.fleet_counts()
+
+    fleets = RedisFleet(client(redis.port), 1), RedisFleet(client(redis.port), 1)
+    assert run(scenario, *fleets) == {"v1": {"primary_requests": 7.0}, "v2": {"candidate_requests": 1.0}}
+
+
+def test_a_commit_after_the_lock_was_lost_changes_nothing(redis: ServerProcess) -> None:
+    redis_client.Redis(port=redis.port).flushall()
+
+    async def scenario(fleet: RedisFleet) -> Target | None:
+        async with fleet.exclusive():
+            await fleet._client.delete(PREFIX + "lock")  # expired while the change went on
+            with pytest.raises(FleetUnavailable, match="outlived its lock"):
+                await fleet.commit(V2)
+        return (await fleet.snapshot())[0]
+
+    assert run(scenario, RedisFleet(client(redis.port), 1)) is None
+
+
+def test_redis_down_is_fleet_unavailable() -> None:
+    async def scenario(fleet: RedisFleet) -> None:
+        for call in (fleet.snapshot(), fleet.live(), fleet.report(WorkerState("w"))):
+            with pytest.raises(FleetUnavailable, match="Redis"):
+                await call
+        with pytest.raises(FleetUnavailable):
+            async with fleet.exclusive():
+                pass
+
+    run(scenario, RedisFleet(client(free_port()), 1))
+
+
+def test_the_shared_cache_keeps_versions_apart_and_misses_while_redis_is_down(redis: ServerProcess) -> None:
+    async def scenario(up: SharedCache, down: SharedCache) -> tuple[list, list, list]:
+        keys = [up.key("v1", b"row-a"), up.key("v1", b"row-b")]
+        up.put([(keys[0], 0.25)])
+        await asyncio.sleep(0.1)  # written behind the answer
+        other_version = await up.get([up.key("v2", b"row-a")])
+        return await up.get(keys), other_version, await down.get(keys)
+
+    up, down = SharedCache(client(redis.port), 60), SharedCache(client(free_port()), 60)
+    found, other_version, while_down = asyncio.run(scenario(up, down))
+    assert found == [0.25, None] and other_version == [None] and while_down == [None, None]
+
+
+def test_the_fleet_bucket_is_shared_and_a_worker_bucket_takes_over_while_redis_is_down(redis: ServerProcess) -> None:
+    redis_client.Redis(port=redis.port).flushall()
+
+    async def scenario() -> tuple[list[float], list[float]]:
+        one = FleetRateLimiter(client(redis.port), 3, 1.0, fallback=RateLimiter(1, 1.0))
+        two = FleetRateLimiter(client(redis.port), 3, 1.0, fallback=RateLimiter(1, 1.0))
+        shared = [await limiter.acquire("caller") for limiter in (one, two, one, two)]
+        down = FleetRateLimiter(client(free_port()), 3, 1.0, fallback=RateLimiter(1, 1.0))
+        return shared, [await down.acquire("caller") for _ in range(2)]
+
+    shared, while_down = asyncio.run(scenario())
+    assert shared[:3] == [0.0, 0.0, 0.0] and 0.5 < shared[3] <= 1.0  # three tokens among both workers
+    assert while_down[0] == 0.0 and 0.5 < while_down[1] <= 1.0  # the fallback's own bucket of one
