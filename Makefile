@@ -45,6 +45,7 @@ image: model
 bench: model bench-tools
 	$(PY) -m benchmarks.bench $(ARGS)
 	$(PY) -m benchmarks.features
+	$(PY) -m benchmarks.replicas
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools

@@ -178,10 +178,10 @@ class PurchasePrediction:
         "/load-model",
         Access.ADMIN,
         response_model=LoadModelResponse,
-        responses=errors(400, 401, 403, 404, 413, 429, 500),
+        responses=errors(400, 401, 403, 404, 409, 413, 429, 500, 503),
     )
     async def load_model(self, request: LoadModelRequest) -> LoadModelResponse:
-        """Serve another version on every worker; answers once all have switched."""
+        """Serve another version on every worker of every replica; answers once all have switched."""
         if request.model_path is not None:
             changed = await self.models.load_archive(request.model_path)
         else:
@@ -202,7 +202,7 @@ class PurchasePrediction:
         return traffic_info(self.models.require().target())
 
     @routes.post(
-        "/traffic", Access.ADMIN, response_model=TrafficInfo, responses=errors(400, 401, 403, 404, 413, 429, 503)
+        "/traffic", Access.ADMIN, response_model=TrafficInfo, responses=errors(400, 401, 403, 404, 409, 413, 429, 503)
     )
     async def set_traffic(self, request: TrafficRequest) -> TrafficInfo:
         """A/B split (sticky per user_id) and shadow scoring, on every worker."""

@@ -6,11 +6,17 @@ wrk.body = f:read("*a")
 f:close()
 
 -- With $WRK_UNIQUE set, every "{n}" in the body becomes the request's number: events never repeat.
-if os.getenv("WRK_UNIQUE") then
+-- With $WRK_REPEAT = r, it becomes one of 100 values with probability r, else a value never sent before.
+local repeat_share = tonumber(os.getenv("WRK_REPEAT") or "")
+if os.getenv("WRK_UNIQUE") or repeat_share then
   local n = 0
   request = function()
     n = n + 1
-    return wrk.format(nil, nil, nil, (wrk.body:gsub("{n}", tostring(n))))
+    local value = n
+    if repeat_share then
+      value = math.random() < repeat_share and math.random(1, 100) or 1000 + n
+    end
+    return wrk.format(nil, nil, nil, (wrk.body:gsub("{n}", tostring(value))))
   end
 end
 

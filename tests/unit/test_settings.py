@@ -28,3 +28,16 @@ def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_THRESHOLD", "2")
     with pytest.raises(ValueError, match="default_threshold"):
         Settings()
+
+
+@pytest.mark.parametrize("url", ["localhost:6379", "http://cache:6379", "redis:/cache"])
+def test_a_malformed_redis_url_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(ValueError, match=r"redis_url\n.*must look like redis://"):
+        Settings()
+
+
+@pytest.mark.parametrize("url", ["redis://cache:6379/0", "rediss://user:secret@cache:6380/1", "unix:///run/redis.sock"])
+def test_redis_urls_of_every_scheme_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    assert Settings().redis_url == url

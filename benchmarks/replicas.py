@@ -1,0 +1,104 @@
+"""`make bench`, part three: what REDIS_URL costs and gives, as ratios measured in one run.
+
+Targets (2 workers each, online features off): without Redis, and with a redis-server of its own, the
+response cache off and on. Scenarios, interleaved over rounds, medians: 1 item at concurrency 32 with
+distinct rows (Redis must cost nothing on the hot path: target >= 0.9x), and a workload where 90% of
+the rows repeat (the shared cache's gain). Writes benchmarks/results/replicas-<UTC>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.bench import ROW, bentoml_target, median_of, runs_table, saved, summary, wrk
+from devtools.server import ROOT, redis_server
+
+TMP = Path(tempfile.gettempdir())
+
+
+def body() -> Path:
+    """One row whose view_count_30d the load generator sets per request ("{n}")."""
+    path = TMP / "purchase-bench-replicas.json"
+    path.write_text(json.dumps({"features": [{**ROW, "view_count_30d": "{n}"}]}).replace('"{n}"', "{n}"))
+    return path
+
+
+def run(seconds: int, rounds: int) -> dict:
+    redis = redis_server(TMP / "purchase-bench-replicas-redis.log")
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    env = {"API_WORKERS": "2", "BENTOML_CONFIG": str(ROOT / "configuration.yaml"), "ONLINE_FEATURES": "false"}
+    targets = {
+        "no redis": bentoml_target("replicas-local", "service:PurchasePrediction", env),
+        "redis": bentoml_target("replicas-redis", "service:PurchasePrediction", env | {"REDIS_URL": url}),
+        "redis, cache on": bentoml_target(
+            "replicas-cache", "service:PurchasePrediction", env | {"REDIS_URL": url, "ENABLE_CACHING": "true"}
+        ),
+    }
+    scenarios = {
+        "distinct rows, c=32": ({"WRK_REPEAT": "0"}, ("no redis", "redis")),
+        "90% repeated, c=32": ({"WRK_REPEAT": "0.9"}, ("redis", "redis, cache on")),
+    }
+    results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
+    samples: dict[str, dict[str, list[dict]]] = {}
+    path = body()
+    try:
+        for target in targets.values():
+            target.wait("/readyz", timeout_s=120)
+        for r in range(rounds):
+            for name, (workload, names) in scenarios.items():
+                for target_name in names:
+                    target = targets[target_name]
+                    wrk(target.url, 1, 32, 1, path, extra_env=workload)  # warm-up
+                    result = wrk(target.url, 1, 32, seconds, path, extra_env=workload)
+                    samples.setdefault(target_name, {}).setdefault(name, []).append(result)
+                    print(f"round {r + 1}  {target_name:16} {name:20} {summary(result)}", flush=True)
+    finally:
+        for target in targets.values():
+            target.stop()
+        redis.stop()
+    runs = {target: {name: median_of(rs) for name, rs in by_name.items()} for target, by_name in samples.items()}
+    results["runs"] = runs
+    results["ratios"] = {
+        "REDIS_URL set, cache off: throughput / without Redis (target >= 0.9)": runs["redis"]["distinct rows, c=32"][
+            "rps"
+        ]
+        / runs["no redis"]["distinct rows, c=32"]["rps"],
+        "90% repeated rows: throughput with the cache on / off (both with Redis)": runs["redis, cache on"][
+            "90% repeated, c=32"
+        ]["rps"]
+        / runs["redis"]["90% repeated, c=32"]["rps"],
+    }
+    return results
+
+
+def write(results: dict) -> Path:
+    stem = saved("replicas", results)
+    lines = [
+        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
+        f"{results['started'][:16]} UTC.",
+        "",
+        *runs_table(results["runs"]),
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+        *(f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()),
+    ]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    stem = write(run(args.seconds, args.rounds))
+    print("\n" + stem.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
