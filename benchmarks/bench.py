@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -302,6 +303,34 @@ def chart(results: dict, path: Path) -> None:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def rounds_report(kind: str, results: dict, note: str = "", rows: Sequence[str] = ()) -> Path:
+    """benchmarks/results/<kind>-<UTC>.{json,md}: the runs' medians, the ratios, and `rows` of the table."""
+    stem = saved(kind, results)
+    lines = [
+        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
+        f"{results['started'][:16]} UTC{note}.",
+        "",
+        *runs_table(results["runs"]),
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+        *(f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()),
+        *rows,
+    ]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem
+
+
+def rounds_main(doc: str, run: Callable[[int, int], dict], write: Callable[[dict], Path]) -> None:
+    """The command line of a part of the benchmark measured in rounds of scenarios."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    stem = write(run(args.seconds, args.rounds))
+    print("\n" + stem.with_suffix(".md").read_text())
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ Writes benchmarks/results/features-<UTC>.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from benchmarks.bench import bentoml_target, median_of, runs_table, saved, summary, wrk
+from benchmarks.bench import bentoml_target, median_of, rounds_main, rounds_report, summary, wrk
 from devtools.server import ROOT, ServerProcess, redis_server
 from purchase.online.backfill import backfill
 from purchase.online.definitions import DAY_S
@@ -125,28 +124,13 @@ def run(seconds: int, rounds: int) -> dict:
 
 
 def write(results: dict) -> Path:
-    stem = saved("features", results)
-    lines = [
-        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
-        f"{results['started'][:16]} UTC; the default synthetic log ({results['events']:,} events).",
-        "",
-        *runs_table(results["runs"]),
-    ]
-    lines += ["", "| ratio | value |", "|---|---:|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
-    lines += [f"| {b}: /events at c=32, events/s | {v:.0f} |" for b, v in results["events_per_s"].items()]
-    lines += [f"| {b}: backfill, events/s | {v:.0f} |" for b, v in results["backfill_events_per_s"].items()]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    return stem
+    rows = [f"| {b}: /events at c=32, events/s | {v:.0f} |" for b, v in results["events_per_s"].items()]
+    rows += [f"| {b}: backfill, events/s | {v:.0f} |" for b, v in results["backfill_events_per_s"].items()]
+    return rounds_report("features", results, f"; the default synthetic log ({results['events']:,} events)", rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    stem = write(run(args.seconds, args.rounds))
-    print("\n" + stem.with_suffix(".md").read_text())
+    rounds_main(__doc__ or "", run, write)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ the rows repeat (the shared cache's gain). Writes benchmarks/results/replicas-<U
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench import ROW, bentoml_target, median_of, runs_table, saved, summary, wrk
+from benchmarks.bench import ROW, bentoml_target, median_of, rounds_main, rounds_report, summary, wrk
 from devtools.server import ROOT, redis_server
 
 TMP = Path(tempfile.gettempdir())
@@ -76,28 +75,11 @@ def run(seconds: int, rounds: int) -> dict:
 
 
 def write(results: dict) -> Path:
-    stem = saved("replicas", results)
-    lines = [
-        f"Medians over {results['rounds']} interleaved rounds of {results['seconds']} s; "
-        f"{results['started'][:16]} UTC.",
-        "",
-        *runs_table(results["runs"]),
-        "",
-        "| ratio | value |",
-        "|---|---:|",
-        *(f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()),
-    ]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    return stem
+    return rounds_report("replicas", results)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=8, help="per scenario and round")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    stem = write(run(args.seconds, args.rounds))
-    print("\n" + stem.with_suffix(".md").read_text())
+    rounds_main(__doc__ or "", run, write)
 
 
 if __name__ == "__main__":
