@@ -107,8 +107,7 @@ def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.Da
     for window, frame in (("7d", w7), ("30d", w30)):
         for event_type in COUNTED_TYPES:
             out[f"{event_type}_count_{window}"] = per_user(frame, event_type)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = out["purchase_count_30d"] / out["cart_count_30d"]
+    ratio = out["purchase_count_30d"] / out["cart_count_30d"]  # pandas divides by zero without warnings
     out["cart_to_purchase_ratio"] = ratio.where(out["cart_count_30d"] > 0)
 
     sessions = w30.groupby(["user_id", "user_session"]).agg(
@@ -133,14 +132,14 @@ def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.Da
     window_max = base_events.groupby("product_id")["price"].max().reindex(item).to_numpy(dtype=np.float64)
     out["item_price"] = price
     out["item_base_price"] = np.fmax(window_max, price)
-    out["item_discount_pct"] = (100.0 * (1.0 - out["item_price"] / out["item_base_price"])).clip(0.0, 100.0)
+    out["item_discount_pct"] = 100.0 * (1.0 - out["item_price"] / out["item_base_price"])  # 0 <= price <= base
     codes = in_effect["category_code"]
     out[CATEGORY_FEATURE] = [category_of(code if isinstance(code, str) else None) for code in codes]
 
     bought = future.loc[future["event_type"] == "purchase", ["user_id", "product_id"]].drop_duplicates()
     out["label"] = pair.isin(pd.MultiIndex.from_frame(bought)).astype(np.int8)
     # Rows without a usable price cannot be requested through the API, so they are not trained on.
-    out = out[(out["item_price"] > 0) & (out["item_base_price"] > 0)]
+    out = out[out["item_price"] > 0]  # the base price is at least the price
     return out[[*ID_FIELDS, "as_of", *BEHAVIOUR_FEATURES, *PRICE_FEATURES, CATEGORY_FEATURE, "label"]].reset_index(
         drop=True
     )

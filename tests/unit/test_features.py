@@ -54,6 +54,7 @@ def test_missing_features_are_nan_and_engineered_ratios_are_computed() -> None:
     assert value(m, "log_item_price") == pytest.approx(math.log1p(80.0), rel=1e-6)
 
 
+@pytest.mark.filterwarnings("error")  # and silently: no RuntimeWarning in the service log
 def test_division_by_zero_is_missing_not_infinite() -> None:
     m = PRE.transform(columns(view_count_7d=0, view_count_30d=0, item_view_count=2))
     assert math.isnan(value(m, "recent_view_share")) and math.isnan(value(m, "item_view_share_30d"))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from purchase.features import BEHAVIOUR_FEATURES
+from purchase.features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, PRICE_FEATURES
 from purchase.training import events, synthetic
 from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error, format_table
 from purchase.training.train import Dataset, fit, load_dataset, split_by_time
@@ -84,6 +84,58 @@ def test_the_price_is_the_one_in_effect_at_the_as_of_time() -> None:
     assert rows.loc[["a", "b", "c"], "item_base_price"].tolist() == [12.0, 20.0, 40.0]
     assert rows.loc["a", "item_discount_pct"] == pytest.approx(100 * (1 - 8 / 12))
     assert rows.loc[["b", "c"], "item_discount_pct"].tolist() == [0.0, 0.0]
+
+
+def hand_made_log(t: pd.Timestamp, *events_: tuple) -> pd.DataFrame:
+    """Events (days after t, kind, item, price, user[, category code]), sorted as read_events sorts."""
+    rows = []
+    for days, kind, item, price, user, *code in events_:
+        when = t + pd.Timedelta(days=days)
+        rows.append({"event_time": when, "event_type": kind, "product_id": item, "category_id": 1,
+                     "category_code": code[0] if code else "books.x", "brand": "b", "price": price,
+                     "user_id": user, "user_session": f"{user}{when:%j}"})  # fmt: skip
+    return pd.DataFrame(rows).sort_values("event_time", kind="stable").reset_index(drop=True)
+
+
+def test_every_window_edge_on_a_hand_made_log() -> None:
+    """Behaviour windows [t-30d, t) and [t-7d, t), labels in [t, t+horizon), the look-ahead [t, t+7d),
+    the base price's whole days before t's day; missing category codes; the ratio's missing cases."""
+    t = pd.Timestamp("2024-02-01 12:00")
+    log = hand_made_log(
+        t,
+        (-7, "view", "a", 10.0, "u"),  # the 7-day window's first instant: counted
+        (-2, "view", "a", 10.0, "u"),
+        (0, "view", "a", 10.0, "u"),  # at t: the future, not behaviour
+        (-1, "purchase", "b", 5.0, "u"),  # a purchase without a cart: no ratio, not an infinite one
+        (7, "purchase", "a", 10.0, "u"),  # at t + horizon: after the label window
+        (-3, "view", "c", 30.0, "w"),
+        (-3 + 1 / 24, "cart", "c", 30.0, "w"),
+        (-3 + 2 / 24, "purchase", "c", 30.0, "w"),  # one cart, one purchase: a ratio of 1
+        (7, "view", "c", 5.0, "x"),  # at t + 7 days: after the look-ahead, not the price in effect
+        (-1, "view", "d", 20.0, "w"),
+        (-0.5, "view", "d", 99.0, "x"),  # at midnight of t's day: outside the base price's whole days
+        (1, "view", "d", 15.0, "x"),
+        (-1, "view", "e", 7.0, "w", float("nan")),  # no category code (as read from a CSV)
+    )
+    examples = events.build_examples(log, [t], 7)
+    assert list(examples.columns) == [*events.ID_FIELDS, "as_of", *BEHAVIOUR_FEATURES, *PRICE_FEATURES,
+                                      CATEGORY_FEATURE, "label"]  # fmt: skip
+    rows = examples.set_index(["user_id", "item_id"])
+    u, w = rows.loc[("u", "a")], rows.loc[("w", "c")]
+    assert (u["view_count_7d"], u["view_count_30d"], u["purchase_count_30d"], u["label"]) == (2, 2, 1, 0)
+    assert np.isnan(u["cart_to_purchase_ratio"]) and w["cart_to_purchase_ratio"] == 1.0
+    assert w["item_price"] == 30.0
+    assert (rows.loc[("w", "d"), "item_price"], rows.loc[("w", "d"), "item_base_price"]) == (15.0, 20.0)
+    assert rows.loc[("w", "e"), CATEGORY_FEATURE] == "unknown"
+
+
+def test_events_at_the_same_time_keep_the_log_order() -> None:
+    """Of several events at one instant, the first in the log is the first after t, the last the last before."""
+    t = pd.Timestamp("2024-02-01")
+    ahead = [(1, "view", "a", float(1 + k), "u") for k in range(100)]
+    behind = [(-1, "view", item, float(100 + k), "u") for k in range(100) for item in ("a", "b")]
+    rows = events.build_examples(hand_made_log(t, *ahead, *behind), [t], 7).set_index("item_id")
+    assert (rows.loc["a", "item_price"], rows.loc["b", "item_price"]) == (1.0, 199.0)
 
 
 def test_labels_are_purchases_within_the_horizon(log: synthetic.SyntheticLog) -> None:
