@@ -8,9 +8,11 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import bentoml
+import orjson
 from fastapi import Request, Response
 
 from purchase import __version__, store
@@ -26,17 +28,31 @@ from purchase.schemas import (
     ModelInfo,
     PredictRequest,
     PredictResponse,
+    SparseFeatureRow,
     StorePredictRequest,
     TrafficInfo,
     TrafficRequest,
 )
-from purchase.serving import http_limits, metrics
+from purchase.serving import (
+    http_limits,
+    metrics,
+    oip_routes,  # noqa: F401  (the Open Inference Protocol's /v2 routes, on the same app)
+)
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.edge import Edge, note_model_version
 from purchase.serving.filling import FeatureFiller
 from purchase.serving.fleet import ModelRef, open_fleet
 from purchase.serving.following import Follower
-from purchase.serving.http import PREDICT_BODY, ROUTE_TABLE, TITLE, app, errors, routes
+from purchase.serving.http import (
+    CLIENT_PREDICT,
+    PREDICT_BODY,
+    ROUTE_TABLE,
+    TITLE,
+    app,
+    as_bentoml_errors,
+    errors,
+    routes,
+)
 from purchase.serving.lifecycle import ModelManager
 from purchase.serving.logs import configure_logging
 from purchase.serving.outermost import wrap_outermost
@@ -127,10 +143,30 @@ class PurchasePrediction:
         responses=errors(400, 401, 403, 413, 429, 500, 503),
         openapi_extra=PREDICT_BODY,
     )
-    async def predict(self, request: Request) -> Response:
+    async def predict_route(self, request: Request) -> Response:
         """The hot path takes the raw body: see purchase.serving.codec. With the online store, features
         left out come from it; X-Feature-Source says whether they did (purchase.serving.filling)."""
-        content_type, body = request.headers.get("content-type"), await request.body()
+        body, headers = await self._answer(request.headers.get("content-type"), await request.body(), request.scope)
+        return Response(body, media_type="application/json", headers=headers)
+
+    @bentoml.api(route=CLIENT_PREDICT)
+    async def predict(
+        self,
+        features: list[SparseFeatureRow],
+        threshold: float | None = None,
+        return_probabilities: bool = True,
+        as_of: datetime | None = None,
+    ) -> dict[str, Any]:
+        """/predict for BentoML's Python client: `client.predict(features=[...])`. The same checks and
+        answer; an error is the client's exception, naming the field."""
+        given = {"features": [row.model_dump(exclude_unset=True) for row in features]}
+        options = {"threshold": threshold, "return_probabilities": return_probabilities, "as_of": as_of}
+        body = orjson.dumps({**given, **{k: v for k, v in options.items() if v is not None}})
+        with as_bentoml_errors():
+            answer, _ = await self._answer("application/json", body, {})
+        return dict(orjson.loads(answer))
+
+    async def _answer(self, content_type: str | None, body: bytes, scope: Any) -> tuple[bytes, dict[str, str]]:
         started = time.perf_counter()
         # X-Worker: which worker answered, for debugging multi-worker serving.
         headers = {"X-Worker": str(self.worker)}
@@ -141,9 +177,8 @@ class PurchasePrediction:
             parsed = parse_predict_request(content_type, body, PredictRequest)
         scored = await self.scorer.predict(parsed)
         latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
-        note_model_version(request.scope, scored.model_version)
-        body = encode_predict_response(scored, parsed.return_probabilities, datetime.now(UTC), latency_ms)
-        return Response(body, media_type="application/json", headers=headers)
+        note_model_version(scope, scored.model_version)
+        return encode_predict_response(scored, parsed.return_probabilities, datetime.now(UTC), latency_ms), headers
 
     @routes.post(
         "/features", Access.PREDICT, response_model=FeaturesResponse, responses=errors(400, 401, 403, 404, 413, 429)

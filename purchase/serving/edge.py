@@ -16,7 +16,7 @@ from typing import Any
 
 from ..settings import Settings
 from . import metrics
-from .error_bodies import JsonErrors
+from .error_bodies import JsonErrors, error_key
 from .fleet_limits import FleetRateLimiter
 from .routes import RouteTable
 from .security import Access, KeyRing, RateLimiter, authorize, digest, parse_rate, presented_key
@@ -71,7 +71,7 @@ class Edge:
         outcome: dict[str, Any] = {"status": 500, "model_version": None}
         scope[RECORD] = outcome
 
-        json_errors = JsonErrors(send)
+        json_errors = JsonErrors(send, error_key(path))
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":

@@ -1,6 +1,8 @@
-"""Every error answer in the spec's shape, `{"detail": "..."}`, whichever layer produced it: BentoML's
-timeout (`{"error": ...}`, 504) and concurrency limit, Starlette's plain-text 404 and 405. Answers under
-400 pass untouched; error answers are small, so holding one until its body is complete costs little."""
+"""Every error answer in one shape whichever layer produced it: `{"detail": "..."}` (the spec's), or
+`{"error": "..."}` under /v2 (the Open Inference Protocol's). Other layers answer BentoML's timeout
+(`{"error": ...}`, 504), BentoML's validation errors (`{"error": ..., "detail": [pydantic errors]}`),
+its own errors of a `@bentoml.api` (`[{"error": ...}]`), Starlette's plain-text 404 and 405. Answers
+under 400 pass untouched; error answers are small, so holding one until its body is complete costs little."""
 
 from __future__ import annotations
 
@@ -9,32 +11,53 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+from ..schemas import describe_validation_errors
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+PROTOCOL_PREFIX = "/v2/"
 
 
-def as_detail(status: int, body: bytes) -> bytes | None:
-    """The body to send instead, or None when it is already `{"detail": ...}`."""
+def error_key(path: str) -> str:
+    return "error" if path.startswith(PROTOCOL_PREFIX) or path == "/v2" else "detail"
+
+
+def message_of(status: int, body: bytes) -> str:
+    """The one line an error body says, whatever its shape."""
     try:
         parsed = json.loads(body) if body else None
     except ValueError:
         parsed = None
-    if isinstance(parsed, dict) and "detail" in parsed:
+    if isinstance(parsed, list) and len(parsed) == 1:
+        parsed = parsed[0]
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("detail"), list):  # BentoML's validation errors: name the fields
+            return describe_validation_errors(parsed["detail"])
+        for key in ("detail", "error"):
+            if isinstance(parsed.get(key), str):
+                return parsed[key]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def reshaped(status: int, body: bytes, key: str = "detail") -> bytes | None:
+    """The body to send instead, or None when it is already `{key: "..."}` and nothing else."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and list(parsed) == [key] and isinstance(parsed[key], str):
         return None
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        detail = parsed["error"]
-    else:
-        try:
-            detail = HTTPStatus(status).phrase
-        except ValueError:
-            detail = "Error"
-    return json.dumps({"detail": detail}).encode()
+    return json.dumps({key: message_of(status, body)}).encode()
 
 
 class JsonErrors:
-    """An ASGI `send` that rewrites error bodies not in the `{"detail": ...}` shape."""
+    """An ASGI `send` that rewrites error bodies not in the route's shape (`error_key`)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, key: str = "detail") -> None:
         self._send = send
+        self._key = key
         self._start: dict[str, Any] | None = None
         self._body = b""
 
@@ -50,7 +73,7 @@ class JsonErrors:
             return
         start, body = self._start, self._body
         self._start, self._body = None, b""
-        replaced = as_detail(start["status"], body)
+        replaced = reshaped(start["status"], body, self._key)
         if replaced is not None:
             kept = [
                 (k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-type", b"content-length")

@@ -10,8 +10,12 @@ runs the server: workers, /livez, /readyz, /metrics, CORS, configuration, build 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
 
 import bentoml
+from bentoml.exceptions import BentoMLException
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -22,6 +26,7 @@ from .. import __version__
 from ..errors import Overloaded, PurchaseError
 from ..schemas import ErrorResponse, PredictRequest, StorePredictRequest, describe_validation_errors
 from ..settings import get_settings
+from .oip import InferenceRequest
 from .routes import DeclaredRoutes, RouteTable
 from .security import Access
 
@@ -70,6 +75,8 @@ for path in (
     ROUTE_TABLE.declare("GET", path, Access.PUBLIC)
 ROUTE_TABLE.declare_prefix("/static-offline-docs/", Access.PUBLIC)
 ROUTE_TABLE.declare("GET", "/metrics", Access.METRICS)
+CLIENT_PREDICT = "/client/predict"  # BentoML's client (`client.predict`); its document is /predict's
+ROUTE_TABLE.declare("POST", CLIENT_PREDICT, Access.PREDICT)
 
 app = FastAPIOffline(
     title=TITLE, version=__version__, description=DESCRIPTION, swagger_ui_parameters={"validatorUrl": None}
@@ -93,7 +100,13 @@ def _openapi_document() -> dict[str, object]:
             schema["components"]["schemas"].pop(unused, None)
         request_schema = PREDICT_REQUEST.model_json_schema(ref_template="#/components/schemas/{model}")
         schema["components"]["schemas"].update(request_schema.pop("$defs"), PredictRequest=request_schema)
+        infer_schema = InferenceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema["components"]["schemas"].update(infer_schema.pop("$defs"), InferenceRequest=infer_schema)
         schema["paths"].update(BENTOML_ROUTES)
+        predict = schema["paths"]["/predict"]["post"]
+        schema["paths"][CLIENT_PREDICT] = {
+            "post": {**predict, "summary": "Predict, for BentoML's Python client", "operationId": "client_predict"}
+        }
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -108,6 +121,15 @@ async def _current_service() -> object:
 # BentoML hands `self` to route methods through Depends(get_current_service), a sync function that
 # FastAPI runs in its thread pool: a thread hop on every request. An async override is awaited in place.
 app.dependency_overrides[bentoml.get_current_service] = _current_service
+
+
+@contextmanager
+def as_bentoml_errors() -> Iterator[None]:
+    """Domain errors inside a `@bentoml.api` method, as BentoML answers them (the client raises them)."""
+    try:
+        yield
+    except PurchaseError as exc:
+        raise BentoMLException(exc.detail, error_code=HTTPStatus(exc.status_code)) from None
 
 
 @app.exception_handler(PurchaseError)

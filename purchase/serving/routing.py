@@ -29,6 +29,11 @@ class Routing:
     def goes_to_candidate(self, user_id: str) -> bool:
         return user_bucket(user_id) < self.candidate_share
 
+    def pinned(self, version: str) -> Routing:
+        """Every row to `version` alone (no split, no shadow)."""
+        (model,) = [m for m in self.models().values() if m.version == version]
+        return Routing(model, generation=self.generation)
+
     def models(self) -> dict[str, ServingModel]:
         return {m.tag: m for m in (self.primary, self.candidate, self.shadow) if m is not None}
 

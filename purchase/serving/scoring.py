@@ -65,8 +65,11 @@ class Scorer:
         self.default_threshold = default_threshold
         self._background: Background = manager.background
 
-    async def predict(self, request: PredictRequest) -> Scored:
+    async def predict(self, request: PredictRequest, version: str | None = None) -> Scored:
+        """Rows routed as the fleet's target says, or all to `version` (one this worker serves)."""
         routing = self.manager.require()
+        if version is not None:
+            routing = routing.pinned(version)
         rows = request.features
         threshold = self.default_threshold if request.threshold is None else request.threshold
         columns = feature_columns(rows)

@@ -6,18 +6,40 @@ import asyncio
 import json
 from typing import Any
 
-from purchase.serving.error_bodies import JsonErrors, as_detail
+from purchase.serving.error_bodies import JsonErrors, error_key, reshaped
 
 
 def test_error_bodies_become_detail() -> None:
-    assert as_detail(404, b"Not Found") == b'{"detail": "Not Found"}'
+    assert reshaped(404, b"Not Found") == b'{"detail": "Not Found"}'
     assert (
-        as_detail(504, b'{"error": "Not able to process the request in 30 seconds"}')
+        reshaped(504, b'{"error": "Not able to process the request in 30 seconds"}')
         == json.dumps({"detail": "Not able to process the request in 30 seconds"}).encode()
     )
-    assert as_detail(400, b'{"detail": "features: bad"}') is None
-    assert as_detail(405, b"") == b'{"detail": "Method Not Allowed"}'
-    assert as_detail(599, b"[1]") == b'{"detail": "Error"}'
+    assert reshaped(400, b'{"detail": "features: bad"}') is None
+    assert reshaped(405, b"") == b'{"detail": "Method Not Allowed"}'
+    assert reshaped(599, b"[1]") == b'{"detail": "Error"}'
+
+
+def test_bentoml_s_own_error_shapes_become_one_line() -> None:
+    validation = {
+        "error": "1 validation error for Input",
+        "detail": [{"type": "greater_than", "loc": ["features", 0, "item_price"], "msg": "Input should be > 0"}],
+    }
+    assert json.loads(reshaped(400, json.dumps(validation).encode()) or b"") == {
+        "detail": "features[0].item_price: Input should be > 0"
+    }
+    assert reshaped(404, b'[{"error": "no such version"}]') == b'{"detail": "no such version"}'
+
+
+def test_the_inference_protocol_s_routes_answer_error() -> None:
+    assert [error_key(p) for p in ("/v2", "/v2/models/m/infer", "/predict", "/v2x")] == [
+        "error",
+        "error",
+        "detail",
+        "detail",
+    ]
+    assert reshaped(400, b'{"detail": "bad input"}', "error") == b'{"error": "bad input"}'
+    assert reshaped(400, b'{"error": "bad input"}', "error") is None
 
 
 def run(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

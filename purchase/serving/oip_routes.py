@@ -1,0 +1,112 @@
+"""The Open Inference Protocol's REST routes (KServe V2), beside the spec's: clients written for KServe,
+MLServer or Triton work unchanged. Errors are `{"error": ...}` under /v2 (purchase.serving.error_bodies)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import bentoml
+from fastapi import Depends, Request
+
+from .. import __version__
+from ..errors import ModelNotFound
+from ..schemas import StorePredictRequest
+from ..store import MODEL_NAME
+from .filling import FeatureFiller
+from .http import PREDICT_REQUEST, ROUTE_TABLE, errors, routes
+from .lifecycle import ModelManager
+from .oip import infer_response, model_metadata, parse_infer, read_infer
+from .routing import Routing
+from .scoring import Scorer
+from .security import Access
+
+MODEL = f"/v2/models/{MODEL_NAME}"
+ROUTE_TABLE.declare_prefix(f"{MODEL}/versions/", Access.PREDICT)
+TAGS = ["Open Inference Protocol (KServe V2)"]
+
+
+class Serving(Protocol):
+    models: ModelManager
+    scorer: Scorer
+    filler: FeatureFiller | None
+
+
+service: Any = Depends(bentoml.get_current_service)
+
+
+def _pinned(routing: Routing, version: str | None) -> str | None:
+    """A version in the path must be one this worker serves (primary, A/B candidate or shadow)."""
+    if version is not None and version not in {m.version for m in routing.models().values()}:
+        served = ", ".join(sorted(m.version for m in routing.models().values()))
+        raise ModelNotFound(f"version {version} of {MODEL_NAME} is not served here (served: {served})")
+    return version
+
+
+@routes.get("/v2/health/live", Access.PUBLIC, tags=TAGS)
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@routes.get("/v2/health/ready", Access.PUBLIC, tags=TAGS)
+async def ready(serving: Serving = service) -> dict[str, bool]:
+    return {"ready": serving.models.current is not None}
+
+
+@routes.get("/v2", Access.PUBLIC, tags=TAGS)
+async def server_metadata() -> dict[str, Any]:
+    return {"name": "purchase-prediction", "version": __version__, "extensions": []}
+
+
+@routes.get(MODEL, Access.PREDICT, tags=TAGS, responses=errors(503))
+async def metadata(serving: Serving = service) -> dict[str, Any]:
+    routing = serving.models.require()
+    return model_metadata([m.version for m in routing.models().values()])
+
+
+@routes.get(MODEL + "/versions/{version}", Access.PREDICT, tags=TAGS, responses=errors(404, 503))
+async def version_metadata(version: str, serving: Serving = service) -> dict[str, Any]:
+    _pinned(serving.models.require(), version)
+    return model_metadata([version])
+
+
+@routes.get(MODEL + "/ready", Access.PUBLIC, tags=TAGS)
+async def model_ready(serving: Serving = service) -> dict[str, Any]:
+    return {"name": MODEL_NAME, "ready": serving.models.current is not None}
+
+
+@routes.get(MODEL + "/versions/{version}/ready", Access.PUBLIC, tags=TAGS)
+async def version_ready(version: str, serving: Serving = service) -> dict[str, Any]:
+    routing = serving.models.routing
+    return {"name": MODEL_NAME, "ready": routing is not None and version in routing.roles()}
+
+
+async def _infer(serving: Serving, raw: Request, version: str | None) -> dict[str, Any]:
+    pinned = _pinned(serving.models.require(), version)
+    body = read_infer(await raw.body())
+    request = parse_infer(body, PREDICT_REQUEST)
+    if isinstance(request, StorePredictRequest):  # the online store fills what the inputs leave out
+        assert serving.filler is not None
+        request, _ = await serving.filler.complete(request)
+    return infer_response(body, await serving.scorer.predict(request, pinned))
+
+
+# The body is read whatever its Content-Type: Triton's client sends none, and FastAPI reads JSON only with one.
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+    }
+}
+INFER_DOC = {"tags": TAGS, "openapi_extra": INFER_BODY, "responses": errors(400, 401, 403, 404, 413, 429, 503)}
+
+
+@routes.post(MODEL + "/infer", Access.PREDICT, **INFER_DOC)
+async def infer(raw: Request, serving: Serving = service) -> dict[str, Any]:
+    """/predict's scoring (A/B split, shadow, batching, metrics) for named inputs, one per feature."""
+    return await _infer(serving, raw, None)
+
+
+@routes.post(MODEL + "/versions/{version}/infer", Access.PREDICT, **INFER_DOC)
+async def infer_version(version: str, raw: Request, serving: Serving = service) -> dict[str, Any]:
+    """Scored by `version` alone, which must be served here (primary, A/B candidate or shadow)."""
+    return await _infer(serving, raw, version)
