@@ -14,6 +14,7 @@ export BENTOML_DO_NOT_TRACK := true
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@echo "Installing the Python packages into $(VENV) (the first time: a few minutes)..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)

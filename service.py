@@ -144,8 +144,9 @@ class PurchasePrediction:
         openapi_extra=PREDICT_BODY,
     )
     async def predict_route(self, request: Request) -> Response:
-        """The hot path takes the raw body: see purchase.serving.codec. With the online store, features
-        left out come from it; X-Feature-Source says whether they did (purchase.serving.filling)."""
+        """Will each user buy each item? With the online store only the ids are required: features left
+        out are computed from the events it holds as of `as_of` (header `X-Feature-Source`)."""
+        # The hot path reads the raw body itself (purchase.serving.codec).
         body, headers = await self._answer(request.headers.get("content-type"), await request.body(), request.scope)
         return Response(body, media_type="application/json", headers=headers)
 
@@ -263,13 +264,14 @@ class PurchasePrediction:
             versions=await self._counts_by_version(),
         )
 
-    async def _counts_by_version(self) -> dict[str, dict[str, float]]:
+    async def _counts_by_version(self) -> dict[str, dict[str, int]]:
         """The fleet's counts with REDIS_URL (each server's as of its last heartbeat), else this server's."""
         try:
             shared = await self.fleet.fleet_counts()
         except FleetUnavailable:
             shared = None
-        return shared if shared is not None else metrics.counts_by_version()
+        counts = shared if shared is not None else metrics.counts_by_version()
+        return {version: {name: round(n) for name, n in by_name.items()} for version, by_name in counts.items()}
 
 
 wrap_outermost(PurchasePrediction, lambda app: Edge(app, settings, ROUTE_TABLE))

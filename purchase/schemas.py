@@ -202,7 +202,7 @@ class ModelInfo(BaseModel):
     stage: str
     metrics: dict[str, Any] = Field(description="as stored at training: per model, AUC, PR-AUC, log loss, Brier, ECE")
     traffic: TrafficInfo
-    versions: dict[str, dict[str, float]] = Field(
+    versions: dict[str, dict[str, int]] = Field(
         description="per version: requests by role, rows by predicted class, shadow agreement"
     )
 

@@ -20,6 +20,7 @@ from ..settings import get_settings
 from ..training import synthetic
 from ..training.events import read_events
 from ..training.train import TrainConfig
+from .train import readable_or_exit
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=defaults.n_users, help="synthetic users")
     parser.add_argument("--days", type=int, default=defaults.n_days, help="synthetic days")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the store holds events")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    readable_or_exit(args.events)
+    return args
 
 
 async def load(args: argparse.Namespace) -> None:

@@ -3,12 +3,13 @@
 python -m purchase.cli.train                       # synthetic data, seed 42
 python -m purchase.cli.train --events log.csv      # a real event log in the public e-commerce schema
 python -m purchase.cli.train --promote --export    # mark as production; also write models/*.bentomodel
-python -m purchase.cli.train --write-events f.csv  # only write a synthetic log in that schema
+python -m purchase.cli.train --write-events f.csv  # only write a synthetic log in that schema (data/f.csv)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from ..settings import get_settings
 from ..training import synthetic
 from ..training.evaluate import format_table
 from ..training.train import TrainConfig, fit, load_dataset
+
+DATA_DIR = Path("data")
+
+
+def readable_or_exit(events: Path | None) -> None:
+    """A missing or unreadable --events is one line, not a traceback."""
+    if events is not None and not os.access(events, os.R_OK):
+        raise SystemExit(f"error: --events {events}: no such file, or not readable")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events is None and args.days < 60:
         parser.error("--days must be at least 60")
+    readable_or_exit(args.events)
+    if args.write_events is not None and args.write_events.parent == Path():
+        args.write_events = DATA_DIR / args.write_events  # a bare name: into data/, which git ignores
     return args
 
 
@@ -52,6 +64,7 @@ def main(argv: list[str] | None = None) -> str:
 
     if args.write_events:
         log = synthetic.generate(n_users=args.users, n_days=args.days, seed=args.seed).events
+        args.write_events.parent.mkdir(parents=True, exist_ok=True)
         log.to_csv(args.write_events, index=False)
         progress(f"wrote {len(log):,} events to {args.write_events}")
         return ""

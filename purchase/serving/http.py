@@ -34,9 +34,25 @@ logger = logging.getLogger("purchase.service")
 TITLE = "E-Commerce Purchase Prediction API"
 DESCRIPTION = (
     "Will this user buy this item? Purchase predictions for 1 to MAX_BATCH_SIZE (user, item) pairs per request, "
-    'from an XGBoost model in the BentoML model store. Errors are JSON `{"detail": ...}`: 400 invalid input '
-    "(naming the field and the item's index), 404 unknown model, 500 prediction failed, 503 no model loaded."
+    "from an XGBoost model in the BentoML model store; with the online store, the ids are enough. "
+    "With API_KEYS set, send a key as `X-API-Key` or `Authorization: Bearer` (Authorize, above). "
+    'Errors are JSON `{"detail": ...}` (`{"error": ...}` under /v2): 400 invalid input (naming the field and the '
+    "item's index), 401 no key, 403 wrong key, 404 unknown model, 409 a change some worker cannot serve, 413 body "
+    "too large, 429 rate limit (Retry-After), 500 prediction failed, 503 no model loaded or overloaded (Retry-After)."
 )
+TAG_OF_PATH = {
+    "/predict": "Prediction",
+    "/client/predict": "Prediction",
+    "/features": "Online features",
+    "/events": "Online features",
+    "/load-model": "Models",
+    "/traffic": "Models",
+    "/model-info": "Models",
+}
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer"},
+}
 # BentoML's own routes, served beside ours: listed so the docs show the whole API, declared with their access.
 BENTOML_ROUTES = {
     "/livez": {"get": {"summary": "Liveness (BentoML)", "responses": {"200": {"description": "alive"}}}},
@@ -107,6 +123,12 @@ def _openapi_document() -> dict[str, object]:
         schema["paths"][CLIENT_PREDICT] = {
             "post": {**predict, "summary": "Predict, for BentoML's Python client", "operationId": "client_predict"}
         }
+        schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                operation.setdefault("tags", [TAG_OF_PATH.get(path, "Service")])
+                if ROUTE_TABLE.access(method.upper(), path) in (Access.PREDICT, Access.ADMIN):
+                    operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -74,7 +74,7 @@ async def model_ready(serving: Serving = service) -> dict[str, Any]:
     return {"name": MODEL_NAME, "ready": serving.models.current is not None}
 
 
-@routes.get(MODEL + "/versions/{version}/ready", Access.PUBLIC, tags=TAGS)
+@routes.get(MODEL + "/versions/{version}/ready", Access.PREDICT, tags=TAGS)  # as every versioned route
 async def version_ready(version: str, serving: Serving = service) -> dict[str, Any]:
     routing = serving.models.routing
     return {"name": MODEL_NAME, "ready": routing is not None and version in routing.roles()}

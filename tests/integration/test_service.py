@@ -120,6 +120,25 @@ def test_openapi_lists_every_route_with_its_schemas(server: ServerProcess) -> No
     )
     predict = doc["paths"]["/predict"]["post"]
     assert {"200", "400", "401", "403", "413", "429", "500", "503"} == set(predict["responses"])
+    assert "purchase.serving" not in predict["description"]  # written for users, not maintainers
+    for status in (400, 401, 403, 404, 409, 413, 429, 500, 503):
+        assert f" {status} " in doc["info"]["description"]
+
+
+def test_the_docs_group_routes_and_offer_the_keys(server: ServerProcess) -> None:
+    """Swagger UI's Authorize button needs securitySchemes; each route that takes a key says so."""
+    doc = get(server, "/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    operations = {(m, p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert all(len(op["tags"]) == 1 for op in operations.values())
+    secured = {key for key, op in operations.items() if "security" in op}
+    assert {
+        ("post", "/predict"),
+        ("post", "/client/predict"),
+        ("post", "/load-model"),
+        ("get", "/model-info"),
+    } <= secured
+    assert not {("get", "/health"), ("get", "/livez"), ("get", "/v2/health/live"), ("get", "/")} & secured
 
 
 # --- /predict ---------------------------------------------------------------------------------

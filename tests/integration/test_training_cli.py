@@ -84,3 +84,24 @@ def test_same_seed_same_metrics_in_separate_runs(tmp_path: Path) -> None:
         metadata.append(bentoml_json(tmp_path / run, "get", "purchase_model:latest")["metadata"])
     assert metadata[0]["metrics"] == metadata[1]["metrics"]
     assert metadata[0]["data_fingerprint"] == metadata[1]["data_fingerprint"]
+
+
+def test_a_missing_event_log_is_one_clear_line(tmp_path: Path) -> None:
+    for command in ("purchase.cli.train", "purchase.cli.features"):
+        env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-m", command, "--events", "2019-Oct.csv"], cwd=tmp_path,
+            env={**env, "FEATURE_DB": str(tmp_path / "f.sqlite")}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 1 and result.stdout == "", command
+        assert result.stderr == "error: --events 2019-Oct.csv: no such file, or not readable\n", command
+
+
+def test_a_synthetic_log_named_without_a_folder_goes_to_the_ignored_data_folder(tmp_path: Path) -> None:
+    work = tmp_path / "checkout"
+    work.mkdir()
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "purchase.cli.train", "--write-events", "log.csv", "--users", "50"]
+    assert subprocess.run(command, cwd=work, env=env, capture_output=True, timeout=300).returncode == 0
+    assert [p.relative_to(work).as_posix() for p in work.rglob("*.csv")] == ["data/log.csv"]
+    assert "data/" in (ROOT / ".gitignore").read_text().splitlines()
