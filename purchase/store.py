@@ -48,9 +48,15 @@ def save(booster: xgb.Booster, preprocessor: Preprocessor, metadata: dict[str, A
 
 
 def get(tag: str) -> bentoml.Model:
-    """Exactly this version (or `latest`): BentoML alone would also take a unique prefix of one."""
+    """Exactly this version, or `latest` (the newest) or `production` (the registry's): BentoML alone
+    would also take a unique prefix of one."""
     if ":" not in tag:
         tag = f"{MODEL_NAME}:{tag}"
+    if tag == f"{MODEL_NAME}:production":
+        production = production_tag()
+        if production is None:
+            raise ModelNotFound("No production version: promote one (make promote TAG=...)")
+        tag = production
     try:
         wanted = bentoml.Tag.from_taglike(tag)
     except (ValueError, BentoMLException) as exc:

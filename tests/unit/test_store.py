@@ -49,3 +49,12 @@ def test_a_tag_is_found_only_whole(v1: Trained) -> None:
         assert info.value.status_code == 404 and "not found" in info.value.detail
     with pytest.raises(InvalidInput):
         store.get("not a tag!")
+
+
+def test_production_and_latest_are_aliases_of_versions(v1: Trained, v2: Trained) -> None:
+    """So that examples can name a version without knowing one: v1 is the production version, v2 the newest."""
+    production = store.production_tag()
+    assert production is not None
+    assert str(store.get("production").tag) == production == str(store.get(f"{store.MODEL_NAME}:production").tag)
+    newest = store.versions()[-1].tag
+    assert store.get("latest").tag == newest == store.get(f"{store.MODEL_NAME}:latest").tag
