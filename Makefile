@@ -9,7 +9,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model features serve test lint mutate train models promote rollback build image bench profile bench-tools clean
+.PHONY: install model features serve test lint mutate train models promote rollback model-export model-import model-delete build image bench profile bench-tools clean
 
 install: $(STAMP)
 
@@ -75,6 +75,16 @@ promote: install
 
 rollback: install
 	$(PY) -m purchase.cli.registry rollback
+
+# Archives of versions (MODEL_DIR): make model-export TAG=..., make model-import FILE=..., make model-delete TAG=...
+model-export: install
+	$(PY) -m purchase.cli.registry export $(TAG)
+
+model-import: install
+	$(PY) -m purchase.cli.registry import $(FILE)
+
+model-delete: install
+	$(PY) -m purchase.cli.registry delete $(TAG)
 
 # Lint and types first, then every test. In-process tests alone, in seconds: PYTEST_ARGS='-m "not server"'.
 test: lint

@@ -61,14 +61,18 @@ from purchase.serving.scoring import Scorer
 from purchase.serving.security import Access
 from purchase.serving.shared import connect
 from purchase.serving.shared_cache import SharedCache
+from purchase.serving.startup import bentoml_command, refuse_a_bento_without_model, refuse_a_taken_port
 from purchase.settings import get_settings
 
-settings = get_settings()
+settings = get_settings(dotenv=bentoml_command() != "build")  # .env configures a run, never a built Bento
 # uvicorn reads this when it builds each worker's server, after importing this module; "" trusts no proxy.
 os.environ["FORWARDED_ALLOW_IPS"] = ",".join(settings.trusted_proxies)
 http_limits.install(settings)
 # A built Bento names its model (purchase.cli.build); DEFAULT_MODEL in the environment still wins.
 PACKAGED_MODEL: str | None = getattr(bentoml.use_arguments(), "model", None)
+refuse_a_bento_without_model(PACKAGED_MODEL)
+if bentoml.server_context.worker_index is None:
+    refuse_a_taken_port(settings.api_host, settings.api_port)
 configure_logging(settings)
 logger = logging.getLogger("purchase.service")
 
@@ -76,6 +80,7 @@ logger = logging.getLogger("purchase.service")
 @bentoml.service(
     workers=settings.api_workers,
     traffic={"timeout": 30},
+    logging={"access": {"enabled": False}},  # as configuration.yaml, for a `bentoml serve` without it
     tracing=UNTRACED,
     http={
         "host": settings.api_host,

@@ -90,5 +90,6 @@ class Settings(BaseSettings):
 
 
 @functools.cache
-def get_settings() -> Settings:
-    return Settings()
+def get_settings(dotenv: bool = True) -> Settings:
+    """`dotenv=False`: the environment only (what a build must not bake in from a developer's .env)."""
+    return Settings() if dotenv else Settings(_env_file=None)

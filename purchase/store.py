@@ -20,6 +20,13 @@ XGBOOST_MODULES = frozenset({"bentoml.xgboost", "_bentoml_impl.frameworks.xgboos
 PRODUCTION, CANDIDATE, ARCHIVED = "production", "candidate", "archived"
 
 
+def location() -> str:
+    """Where the model store is (BENTOML_HOME/models)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return str(BentoMLContainer.model_store_dir.get())
+
+
 def new_version() -> str:
     """The spec's model_version, `xgboost_<UTC yyyymmdd_HHMMSS>`; waits out a clash within one second."""
     while True:

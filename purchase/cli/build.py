@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="model tag to ship (default: the production version, else the newest)")
     parser.add_argument("--base-image", help="base image for `bentoml containerize`")
     args = parser.parse_args(argv)
-    print(build(args.model, args.base_image).tag)
+    tag = build(args.model, args.base_image).tag
+    print(tag)
+    print(f"\nserve it:        bentoml serve {tag} --port 8000")
+    print(f"containerize it: bentoml containerize {tag}   (no Docker daemon: make image, with buildah)")
 
 
 if __name__ == "__main__":

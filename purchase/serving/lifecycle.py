@@ -88,7 +88,7 @@ class ModelManager:
         )
         metrics.record_load(ok=True)
         metrics.record_serving({}, self.routing.roles())
-        logger.info("serving %s", self.routing.primary.tag)
+        logger.info("serving %s from the model store in %s", self.routing.primary.tag, store.location())
 
     async def prepare(self, target: Target) -> Routing:
         """Load and check what `target` needs, without serving it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -25,9 +27,16 @@ KUBERNETES_VERSION = "1.30.0"
 
 @pytest.fixture(scope="module")
 def bento(v1: Trained, v2: Trained) -> bentoml.Bento:
-    """Built with v2 pinned, while v1 is the production version of the same store."""
+    """Built with v2 pinned, while v1 is the production version of the same store, by the command
+    `make build` runs, which says how to serve and containerize what it built."""
     assert store.production_tag() == str(v1.model.tag)
-    return build.build(str(v2.model.tag))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        build.main(["--model", str(v2.model.tag)])
+    tag, _, serve, containerize = printed.getvalue().splitlines()
+    assert serve.split(":", 1)[1].split() == ["bentoml", "serve", tag, "--port", "8000"]
+    assert containerize.split(":", 1)[1].split()[:3] == ["bentoml", "containerize", tag]
+    return bentoml.bentos.get(tag)
 
 
 def test_the_bento_pins_the_model_and_ships_the_service(bento: bentoml.Bento, v2: Trained) -> None:
