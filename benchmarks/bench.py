@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -303,6 +304,27 @@ def chart(results: dict, path: Path) -> None:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+Samples = dict[str, dict[str, list[dict]]]  # target → scenario → one result per round
+
+
+def sample(samples: Samples, target: str, scenario: str, round_: int, wrk_args: tuple, **wrk_kwargs: Any) -> None:
+    """One measured run of `wrk(*wrk_args, **wrk_kwargs)` after a one-second warm-up, kept in `samples`."""
+    url, items, connections, _, *rest = wrk_args
+    wrk(url, items, connections, 1, *rest, **wrk_kwargs)
+    result = wrk(*wrk_args, **wrk_kwargs)
+    samples.setdefault(target, {}).setdefault(scenario, []).append(result)
+    print(f"round {round_ + 1}  {target:16} {scenario:20} {summary(result)}", flush=True)
+
+
+def stop_all(*servers: ServerProcess) -> None:
+    for server in servers:
+        server.stop()
+
+
+def medians(samples: Samples) -> dict[str, dict[str, dict]]:
+    return {target: {name: median_of(rs) for name, rs in by_name.items()} for target, by_name in samples.items()}
 
 
 def rounds_report(kind: str, results: dict, note: str = "", rows: Sequence[str] = ()) -> Path:

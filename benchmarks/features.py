@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from benchmarks.bench import bentoml_target, median_of, rounds_main, rounds_report, summary, wrk
+from benchmarks.bench import Samples, bentoml_target, medians, rounds_main, rounds_report, sample, stop_all
 from devtools.server import ROOT, ServerProcess, redis_server
 from purchase.online.backfill import backfill
 from purchase.online.definitions import DAY_S
@@ -88,7 +88,7 @@ def run(seconds: int, rounds: int) -> dict:
             "features-redis", "service:PurchasePrediction", env | {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"}
         ),
     }
-    samples: dict[str, dict[str, list[dict]]] = {}
+    samples: Samples = {}
     try:
         for target in targets.values():
             target.wait("/readyz", timeout_s=120)
@@ -103,15 +103,10 @@ def run(seconds: int, rounds: int) -> dict:
             for name, n, connections, body, path in scenarios:
                 for backend, target in targets.items():
                     unique = {"WRK_UNIQUE": "1"} if path == "/events" else {}
-                    wrk(target.url, n, connections, 1, body, path, unique)  # warm-up
-                    result = wrk(target.url, n, connections, seconds, body, path, unique)
-                    samples.setdefault(backend, {}).setdefault(name, []).append(result)
-                    print(f"round {r + 1}  {backend:9} {name:18} {summary(result)}", flush=True)
+                    sample(samples, backend, name, r, (target.url, n, connections, seconds, body, path, unique))
     finally:
-        for target in targets.values():
-            target.stop()
-        redis.stop()
-    runs = {backend: {name: median_of(rs) for name, rs in by_name.items()} for backend, by_name in samples.items()}
+        stop_all(*targets.values(), redis)
+    runs = medians(samples)
     results["runs"] = runs
     results["ratios"] = {
         f"{backend}: {n} item(s) p50, store / given (target <= {limit})": runs[backend][f"{n} items, store"]["p50_ms"]

@@ -13,7 +13,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench import ROW, bentoml_target, median_of, rounds_main, rounds_report, summary, wrk
+from benchmarks.bench import ROW, Samples, bentoml_target, medians, rounds_main, rounds_report, sample, stop_all
 from devtools.server import ROOT, redis_server
 
 TMP = Path(tempfile.gettempdir())
@@ -42,7 +42,7 @@ def run(seconds: int, rounds: int) -> dict:
         "90% repeated, c=32": ({"WRK_REPEAT": "0.9"}, ("redis", "redis, cache on")),
     }
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
-    samples: dict[str, dict[str, list[dict]]] = {}
+    samples: Samples = {}
     path = body()
     try:
         for target in targets.values():
@@ -50,16 +50,11 @@ def run(seconds: int, rounds: int) -> dict:
         for r in range(rounds):
             for name, (workload, names) in scenarios.items():
                 for target_name in names:
-                    target = targets[target_name]
-                    wrk(target.url, 1, 32, 1, path, extra_env=workload)  # warm-up
-                    result = wrk(target.url, 1, 32, seconds, path, extra_env=workload)
-                    samples.setdefault(target_name, {}).setdefault(name, []).append(result)
-                    print(f"round {r + 1}  {target_name:16} {name:20} {summary(result)}", flush=True)
+                    args = (targets[target_name].url, 1, 32, seconds, path)
+                    sample(samples, target_name, name, r, args, extra_env=workload)
     finally:
-        for target in targets.values():
-            target.stop()
-        redis.stop()
-    runs = {target: {name: median_of(rs) for name, rs in by_name.items()} for target, by_name in samples.items()}
+        stop_all(*targets.values(), redis)
+    runs = medians(samples)
     results["runs"] = runs
     results["ratios"] = {
         "REDIS_URL set, cache off: throughput / without Redis (target >= 0.9)": runs["redis"]["distinct rows, c=32"][
