@@ -86,7 +86,7 @@ def test_the_price_is_the_one_in_effect_at_the_as_of_time() -> None:
     assert rows.loc[["b", "c"], "item_discount_pct"].tolist() == [0.0, 0.0]
 
 
-def hand_made_log(t: pd.Timestamp, *events_: tuple) -> pd.DataFrame:
+def hand_made_log(t: pd.Timestamp, *events_: tuple, sort: bool = True) -> pd.DataFrame:
     """Events (days after t, kind, item, price, user[, category code]), sorted as read_events sorts."""
     rows = []
     for days, kind, item, price, user, *code in events_:
@@ -94,7 +94,8 @@ def hand_made_log(t: pd.Timestamp, *events_: tuple) -> pd.DataFrame:
         rows.append({"event_time": when, "event_type": kind, "product_id": item, "category_id": 1,
                      "category_code": code[0] if code else "books.x", "brand": "b", "price": price,
                      "user_id": user, "user_session": f"{user}{when:%j}"})  # fmt: skip
-    return pd.DataFrame(rows).sort_values("event_time", kind="stable").reset_index(drop=True)
+    log = pd.DataFrame(rows)
+    return log.sort_values("event_time", kind="stable").reset_index(drop=True) if sort else log
 
 
 def test_every_window_edge_on_a_hand_made_log() -> None:
@@ -116,6 +117,11 @@ def test_every_window_edge_on_a_hand_made_log() -> None:
         (-0.5, "view", "d", 99.0, "x"),  # at midnight of t's day: outside the base price's whole days
         (1, "view", "d", 15.0, "x"),
         (-1, "view", "e", 7.0, "w", float("nan")),  # no category code (as read from a CSV)
+        (-30, "view", "f", 40.0, "v"),  # the 30-day window's first instant: counted
+        (-1, "view", "f", 10.0, "v"),
+        (-30.5, "view", "g", 60.0, "x"),  # midnight 30 days before t's day: the base window's first instant
+        (-1, "view", "g", 10.0, "v"),
+        (-1, "view", "h", 0.0, "v"),  # free: no usable price, so not an example
     )
     examples = events.build_examples(log, [t], 7)
     assert list(examples.columns) == [*events.ID_FIELDS, "as_of", *BEHAVIOUR_FEATURES, *PRICE_FEATURES,
@@ -127,14 +133,24 @@ def test_every_window_edge_on_a_hand_made_log() -> None:
     assert w["item_price"] == 30.0
     assert (rows.loc[("w", "d"), "item_price"], rows.loc[("w", "d"), "item_base_price"]) == (15.0, 20.0)
     assert rows.loc[("w", "e"), CATEGORY_FEATURE] == "unknown"
+    v = rows.loc[("v", "f")]
+    assert (v["view_count_30d"], v["item_view_count"], v["item_base_price"]) == (4, 2, 40.0)
+    assert rows.loc[("v", "g"), "item_base_price"] == 60.0 and ("v", "h") not in rows.index
+    # With a longer horizon, the look-ahead still ends 7 days after t: c's price is its last, not the 5.0 at t + 7 d.
+    longer = events.build_examples(log, [t], 14).set_index(["user_id", "item_id"])
+    assert longer.loc[("w", "c"), "item_price"] == 30.0
 
 
 def test_events_at_the_same_time_keep_the_log_order() -> None:
-    """Of several events at one instant, the first in the log is the first after t, the last the last before."""
+    """Of several events at one instant, the first in the log is the first after t, the last the last
+    before, whatever the order of the log around them (the derivation sorts it, stably)."""
     t = pd.Timestamp("2024-02-01")
     ahead = [(1, "view", "a", float(1 + k), "u") for k in range(100)]
-    behind = [(-1, "view", item, float(100 + k), "u") for k in range(100) for item in ("a", "b")]
-    rows = events.build_examples(hand_made_log(t, *ahead, *behind), [t], 7).set_index("item_id")
+    ahead += [(k % 5 + 0.5, "view", "x", 3.0, "u") for k in range(100)]  # earlier in time, later in the log
+    behind = [(-1, "view", "b", float(100 + k), "u") for k in range(100)]
+    behind += [(-(k % 5 + 0.5), "view", "y", 3.0, "u") for k in range(100)] + [(-1, "view", "a", 2.0, "u")]
+    unsorted = hand_made_log(t, *ahead, *behind, sort=False)
+    rows = events.build_examples(unsorted, [t], 7).set_index("item_id")
     assert (rows.loc["a", "item_price"], rows.loc["b", "item_price"]) == (1.0, 199.0)
 
 
