@@ -80,3 +80,30 @@ def test_only_error_answers_are_held_and_rewritten() -> None:
         {"type": "http.response.body", "body": b'{"detail": "d"}'},
     ]
     assert run(kept) == kept
+
+
+def test_a_chunked_error_body_is_read_whole_and_headers_replaced() -> None:
+    """At exactly 400, a JSON body sent in pieces (and a piece without a body), its old length dropped."""
+
+    def chunked(key: str) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def replay() -> None:
+            wrapped = JsonErrors(send, key)
+            await wrapped({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"16")]})
+            await wrapped({"type": "http.response.body", "body": b'{"error": ', "more_body": True})
+            await wrapped({"type": "http.response.body", "more_body": True})
+            await wrapped({"type": "http.response.body", "body": b'"gone"}'})
+
+        asyncio.run(replay())
+        return sent
+
+    start, body = chunked("detail")
+    assert body["body"] == b'{"detail": "gone"}' and (b"content-length", b"16") not in start["headers"]
+    assert start["headers"] == [(b"content-type", b"application/json"), (b"content-length", b"18")]
+    assert chunked("error")[1]["body"] == b'{"error": "gone"}'
+    no_headers = run([{"type": "http.response.start", "status": 500}, {"type": "http.response.body", "body": b"x"}])
+    assert no_headers[1]["body"] == b'{"detail": "Internal Server Error"}'

@@ -173,3 +173,93 @@ def test_the_fleet_bucket_is_shared_and_a_worker_bucket_takes_over_while_redis_i
     shared, while_down = asyncio.run(scenario())
     assert shared[:3] == [0.0, 0.0, 0.0] and 0.5 < shared[3] <= 1.0  # three tokens among both workers
     assert while_down[0] == 0.0 and 0.5 < while_down[1] <= 1.0  # the fallback's own bucket of one
+
+
+def test_a_worker_silent_for_live_s_has_left() -> None:
+    now = time.time()
+    assert WorkerState("w", at=now - LIVE_S + 0.01).alive(now) and not WorkerState("w", at=now - LIVE_S).alive(now)
+
+
+def test_one_server_s_folder_is_made_and_stopped_servers_folders_removed(tmp_path: Path) -> None:
+    root = tmp_path / "home" / "purchase_fleet"
+    fleet = FileFleet.for_this_server(tmp_path / "home", 1)  # a fresh home: its parents are made too
+    assert fleet.directory.parent == root and fleet.directory.is_dir()
+    stopped = root / "999999999-1"  # no such process
+    stopped.mkdir()
+    other = root / "not-a-server"
+    other.mkdir()
+    again = FileFleet.for_this_server(tmp_path / "home", 2)
+    assert again.directory == fleet.directory and fleet.directory.is_dir()
+    assert not stopped.exists() and other.exists()
+
+
+def test_files_skip_an_unreadable_heartbeat_and_stamp_commits(tmp_path: Path) -> None:
+    fleet = FileFleet(tmp_path / "fleet", 1)
+    (fleet.directory / "worker-0.json").write_text("{not json")
+
+    async def scenario() -> tuple[list[WorkerState], Target]:
+        await fleet.report(WorkerState(fleet.worker, generation=4))
+        async with fleet.exclusive():
+            committed = await fleet.commit(Target(ModelRef("m:v1"), published_at=0.0))
+        return await fleet.live(), committed
+
+    states, committed = asyncio.run(scenario())
+    assert [s.generation for s in states] == [4] and time.time() - committed.published_at < 5
+
+
+def test_a_redis_proposal_expires_and_commits_are_stamped(redis: ServerProcess) -> None:
+    redis_client.Redis(port=redis.port).flushall()
+
+    async def scenario(fleet: RedisFleet) -> tuple[int, Target]:
+        await fleet.propose(V2)
+        ttl = await fleet._client.pttl(PREFIX + "proposal")
+        async with fleet.exclusive():
+            committed = await fleet.commit(Target(ModelRef("m:v1"), published_at=0.0))
+        return ttl, committed
+
+    ttl, committed = run(scenario, RedisFleet(client(redis.port), 1))
+    assert 0 < ttl <= 20_000 and time.time() - committed.published_at < 5
+
+
+def test_shared_cache_keys_expire_and_a_failure_is_logged_once(
+    redis: ServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(up: SharedCache, down: SharedCache) -> tuple[int, list, list]:
+        key = up.key("v1", b"row")
+        up.put([(key, 0.5)])
+        await asyncio.sleep(0.1)
+        ttl = await up._client.pttl(key)
+        up._breaker.trip()  # while the breaker is open, nothing is read or written
+        up.put([(up.key("v1", b"other"), 0.5)])
+        await asyncio.sleep(0.1)
+        skipped = [await up.get([key]), await up._client.get(up.key("v1", b"other"))]
+        misses = [await down.get([key, key]), await down.get([key])]  # the second: the breaker, not Redis
+        down.put([(key, 0.5)])
+        return ttl, skipped, misses
+
+    up, down = SharedCache(client(redis.port), 60), SharedCache(client(free_port()), 60)
+    assert len(up.key("v1", b"row")) == len("purchase:cache:v1:") + 32
+    ttl, skipped, misses = asyncio.run(scenario(up, down))
+    assert 59_000 < ttl <= 60_000 and skipped == [[None], None] and misses == [[None, None], [None]]
+    warnings = [r.getMessage() for r in caplog.records if "shared cache is unavailable" in r.getMessage()]
+    assert len(warnings) == 1 and "Connect" in warnings[0]
+
+
+def test_fleet_buckets_expire_once_full_and_a_failure_is_logged_once(
+    redis: ServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis_client.Redis(port=redis.port).flushall()
+
+    async def scenario() -> int:
+        limiter = FleetRateLimiter(client(redis.port), 3, 1.0, fallback=RateLimiter(1, 1.0))
+        await limiter.acquire("caller")
+        ttl = int(await limiter._take.registered_client.pttl("purchase:ratelimit:caller"))
+        down = FleetRateLimiter(client(free_port()), 3, 1.0, fallback=RateLimiter(5, 1.0))
+        for _ in range(3):
+            await down.acquire("caller")
+        return ttl
+
+    ttl = asyncio.run(scenario())
+    assert 3_900 < ttl <= 4_000  # refilled after capacity / rate = 3 s, plus a second
+    warnings = [r.getMessage() for r in caplog.records if "rate limits are unavailable" in r.getMessage()]
+    assert len(warnings) == 1 and "Connect" in warnings[0]

@@ -12,7 +12,6 @@ from purchase.examples import SPEC_CURL
 from purchase.schemas import FeatureRow, PredictRequest, StorePredictRequest
 from purchase.serving.oip import (
     INPUT_TYPES,
-    OUTPUT_TYPES,
     InferenceRequest,
     infer_response,
     model_metadata,
@@ -60,7 +59,10 @@ def test_column_shapes_and_missing_values() -> None:
 @pytest.mark.parametrize(
     ("inputs", "problem"),
     [
-        ([column("item_colour", ["red"], datatype="BYTES")], "input 'item_colour': unknown"),
+        (
+            [column("item_colour", ["red"], datatype="BYTES")],
+            "input 'item_colour': unknown; inputs are user_id, item_id,",
+        ),
         ([column("user_id", ["u"]), column("user_id", ["v"])], "input 'user_id': given twice"),
         ([column("item_price", ["9.99"], datatype="BYTES")], "input 'item_price': datatype BYTES where a numeric"),
         ([column("user_id", [1], datatype="INT64")], "input 'user_id': datatype INT64 where BYTES"),
@@ -118,4 +120,7 @@ def test_the_metadata_lists_one_input_per_feature() -> None:
     ]
     assert set(INPUT_TYPES) == set(FeatureRow.model_fields) and INPUT_TYPES["view_count_7d"] == "INT64"
     assert INPUT_TYPES["item_price"] == "FP32" and INPUT_TYPES["item_category"] == "BYTES"
-    assert [o["name"] for o in metadata["outputs"]] == list(OUTPUT_TYPES)
+    assert metadata["outputs"] == [
+        {"name": "probability", "datatype": "FP64", "shape": [-1]},
+        {"name": "prediction", "datatype": "INT64", "shape": [-1]},
+    ]

@@ -63,7 +63,7 @@ class FileFleet:
     async def live(self) -> list[WorkerState]:
         now = time.time()
         states = []
-        for path in self.directory.glob("worker-*.json"):
+        for path in sorted(self.directory.glob("worker-*.json")):
             try:
                 state = WorkerState.from_dict(json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
