@@ -45,7 +45,7 @@ def refuse_a_taken_port(host: str, default_port: int) -> None:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host if host != "0.0.0.0" else "", port))
+            probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise SystemExit(

@@ -16,6 +16,7 @@ from purchase.serving import startup
         (["bentoml", "serve", "service:PurchasePrediction", "--port", "9001"], 9001),
         (["bentoml", "serve", "service:PurchasePrediction", "-p", "9002", "--host", "0.0.0.0"], 9002),
         (["bentoml", "serve", "service:PurchasePrediction", "--port=9003"], 9003),
+        (["bentoml", "serve", "service:PurchasePrediction", "--port=8"], 8),
     ],
 )
 def test_the_served_port_is_the_flag_s_else_the_setting_s(
@@ -62,6 +63,9 @@ def test_a_taken_port_stops_bentoml_serve_with_one_line(monkeypatch: pytest.Monk
             f"error: port {port} is already in use: stop what holds it, or choose another "
             f"(API_PORT={port} in the environment or .env, or --port)"
         )
+        monkeypatch.setattr("sys.argv", ["bentoml", "serve", "service:PurchasePrediction"])
+        with pytest.raises(SystemExit, match=f"port {port} is already in use"):
+            startup.refuse_a_taken_port("127.0.0.1", port)  # API_PORT's port, without --port
         monkeypatch.setattr("sys.argv", ["bentoml", "build"])
         startup.refuse_a_taken_port("127.0.0.1", port)  # only `serve` binds
     monkeypatch.setattr("sys.argv", ["bentoml", "serve", "service:PurchasePrediction", "--port", str(port)])
