@@ -25,6 +25,12 @@ INPUT_TYPES = {
 OUTPUT_TYPES = {"probability": "FP64", "prediction": "INT64"}
 
 
+class ProtocolError(BaseModel):
+    """The protocol's error answer."""
+
+    error: str
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 

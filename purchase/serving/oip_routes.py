@@ -13,9 +13,9 @@ from ..errors import ModelNotFound
 from ..schemas import StorePredictRequest
 from ..store import MODEL_NAME
 from .filling import FeatureFiller
-from .http import PREDICT_REQUEST, ROUTE_TABLE, errors, routes
+from .http import PREDICT_REQUEST, ROUTE_TABLE, routes
 from .lifecycle import ModelManager
-from .oip import infer_response, model_metadata, parse_infer, read_infer
+from .oip import ProtocolError, infer_response, model_metadata, parse_infer, read_infer
 from .routing import Routing
 from .scoring import Scorer
 from .security import Access
@@ -23,6 +23,11 @@ from .security import Access
 MODEL = f"/v2/models/{MODEL_NAME}"
 ROUTE_TABLE.declare_prefix(f"{MODEL}/versions/", Access.PREDICT)
 TAGS = ["Open Inference Protocol (KServe V2)"]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """The documented error answers of a route, in the protocol's shape."""
+    return {code: {"model": ProtocolError} for code in codes}
 
 
 class Serving(Protocol):
