@@ -12,6 +12,7 @@ one to serve, wherever the Bento runs. DEFAULT_MODEL in the environment still ov
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-image", help="base image for `bentoml containerize`")
     args = parser.parse_args(argv)
     tag = build(args.model, args.base_image).tag
-    print(tag)
-    print(f"\nserve it:        bentoml serve {tag} --port 8000")
-    print(f"containerize it: bentoml containerize {tag}   (no Docker daemon: make image, with buildah)")
+    print(tag)  # alone on stdout, for scripts (deploy/image.sh); the hints for people on stderr
+    print(f"\nserve it:        bentoml serve {tag} --port 8000", file=sys.stderr)
+    print(
+        f"containerize it: bentoml containerize {tag}   (no Docker daemon: make image, with buildah)", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

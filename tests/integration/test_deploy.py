@@ -30,10 +30,11 @@ def bento(v1: Trained, v2: Trained) -> bentoml.Bento:
     """Built with v2 pinned, while v1 is the production version of the same store, by the command
     `make build` runs, which says how to serve and containerize what it built."""
     assert store.production_tag() == str(v1.model.tag)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, hints = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(hints):
         build.main(["--model", str(v2.model.tag)])
-    tag, _, serve, containerize = printed.getvalue().splitlines()
+    (tag,) = printed.getvalue().splitlines()  # alone on stdout: deploy/image.sh reads it
+    _, serve, containerize = hints.getvalue().splitlines()
     assert serve.split(":", 1)[1].split() == ["bentoml", "serve", tag, "--port", "8000"]
     assert containerize.split(":", 1)[1].split()[:3] == ["bentoml", "containerize", tag]
     return bentoml.bentos.get(tag)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis as redis_client
 import redis.asyncio as aioredis
@@ -284,3 +285,13 @@ def test_fleet_buckets_expire_once_full_and_a_failure_is_logged_once(
     assert 2_900 < ttl <= 3_000  # refilled after capacity / rate = 2 s, plus a second
     warnings = [r.getMessage() for r in caplog.records if "rate limits are unavailable" in r.getMessage()]
     assert len(warnings) == 1 and "Connect" in warnings[0]
+
+
+def test_a_server_is_named_by_its_pid_and_start_time() -> None:
+    """The start time (clock ticks after boot, as the kernel counts) tells a server from a later
+    process that reuses its pid; a process that is gone is named by its pid alone."""
+    process = psutil.Process(os.getppid())
+    ticks = round((process.create_time() - psutil.boot_time()) * os.sysconf("SC_CLK_TCK"))
+    pid, start = process_key(process.pid).split("-")
+    assert int(pid) == process.pid and abs(int(start) - ticks) <= 2
+    assert process_key(999_999_999) == "999999999"
