@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 from .. import __version__
 from ..errors import Overloaded, PurchaseError
@@ -100,9 +101,9 @@ app = FastAPIOffline(
 routes = DeclaredRoutes(app, ROUTE_TABLE)
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    """The documented error answers of a route."""
-    return {code: {"model": ErrorResponse} for code in codes}
+def errors(*codes: int, shape: type[BaseModel] = ErrorResponse) -> dict[int | str, dict[str, object]]:
+    """The documented error answers of a route (in the protocol's `shape` under /v2)."""
+    return {code: {"model": shape} for code in codes}
 
 
 def _openapi_document() -> dict[str, object]:

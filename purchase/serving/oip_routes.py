@@ -14,6 +14,7 @@ from ..schemas import StorePredictRequest
 from ..store import MODEL_NAME
 from .filling import FeatureFiller
 from .http import PREDICT_REQUEST, ROUTE_TABLE, routes
+from .http import errors as documented_errors
 from .lifecycle import ModelManager
 from .oip import ProtocolError, infer_response, model_metadata, parse_infer, read_infer
 from .routing import Routing
@@ -26,8 +27,7 @@ TAGS = ["Open Inference Protocol (KServe V2)"]
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    """The documented error answers of a route, in the protocol's shape."""
-    return {code: {"model": ProtocolError} for code in codes}
+    return documented_errors(*codes, shape=ProtocolError)
 
 
 class Serving(Protocol):
