@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ import requests
 from devtools.server import ServerProcess, redis_server
 from purchase import store
 from purchase.examples import SPEC_CURL
+from purchase.serving.fleet.target import HEARTBEAT_S
 from purchase.serving.routing import user_bucket
 from tests.helpers import Trained, request_row
 from tests.integration.conftest import start
@@ -169,12 +170,23 @@ def test_the_ab_split_is_the_same_on_every_replica(replicas: Fleet, v1: Trained,
         assert versions == {v2.version if user_bucket(user) < 0.5 else v1.version}, user
 
 
+def settled(read: Callable[[], float]) -> float:
+    """The value once it has stayed the same for several heartbeats (each lead shares counts per beat)."""
+    value, deadline = read(), time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(4 * HEARTBEAT_S)
+        value, previous = read(), value
+        if value == previous:
+            return value
+    raise AssertionError(f"the fleet's counts never settled (last {value})")
+
+
 def test_model_info_counts_requests_of_the_whole_fleet(replicas: Fleet, v1: Trained) -> None:
     def primary_requests() -> float:
         info = requests.get(replicas.b.url + "/model-info", timeout=10).json()
         return info["versions"].get(v1.version, {}).get("primary_requests", 0.0)
 
-    before = primary_requests()
+    before = settled(primary_requests)  # earlier tests' requests may still be on their way to Redis
     for _ in range(20):
         assert post(replicas.a, "/predict", SPEC_CURL).status_code == 200
     deadline = time.monotonic() + 5
