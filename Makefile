@@ -5,7 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
@@ -96,5 +95,5 @@ lint: install
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .bentoml .pytest_cache build
+	rm -rf $(VENV) .pytest_cache build  # not the model store: ~/bentoml is BentoML's, shared
 	[ ! -d .oci ] || (export CONTAINERS_STORAGE_CONF=$(CURDIR)/.oci/storage.conf; buildah rm --all; buildah rmi --all --force; rm -rf .oci)

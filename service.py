@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -61,10 +60,10 @@ from purchase.serving.scoring import Scorer
 from purchase.serving.security import Access
 from purchase.serving.shared import connect
 from purchase.serving.shared_cache import SharedCache
-from purchase.serving.startup import bentoml_command, refuse_a_bento_without_model, refuse_a_taken_port
+from purchase.serving.startup import building, refuse_a_bento_without_model, refuse_a_taken_port
 from purchase.settings import get_settings
 
-settings = get_settings(dotenv=bentoml_command() != "build")  # .env configures a run, never a built Bento
+settings = get_settings(dotenv=not building())  # .env configures a run, never a built Bento
 # uvicorn reads this when it builds each worker's server, after importing this module; "" trusts no proxy.
 os.environ["FORWARDED_ALLOW_IPS"] = ",".join(settings.trusted_proxies)
 http_limits.install(settings)
@@ -97,10 +96,9 @@ logger = logging.getLogger("purchase.service")
 class PurchasePrediction:
     def __init__(self) -> None:
         self.started = time.monotonic()
-        home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
         self.worker = bentoml.server_context.worker_index or 1
         self.redis = connect(settings)
-        self.fleet = open_fleet(home, self.worker, self.redis)
+        self.fleet = open_fleet(store.home(), self.worker, self.redis)
         shared_cache = SharedCache(self.redis, settings.shared_cache_ttl_s) if self.redis else None
         self.models = ModelManager(settings, self.fleet, shared_cache)
         self.follower = Follower(self.models, self.fleet, self.worker == 1, settings.follow_production)

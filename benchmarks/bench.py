@@ -27,12 +27,11 @@ from typing import Any
 import requests
 
 from devtools.server import BIN, ServerProcess, home_sharing_models
+from purchase import store
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-STORE_HOME = Path(
-    os.environ.setdefault("BENTOML_HOME", str(ROOT / ".bentoml"))
-).resolve()  # the model store (make sets it)
+STORE_HOME = store.home().resolve()
 ROW = {
     "user_id": "user_000123",
     "item_id": "item_00456",

@@ -7,16 +7,10 @@ The package's top level is the contract that training and serving share: the fea
 """
 
 import os
-from pathlib import Path
 
 # BentoML reads this at its first usage event, not at import: set here, it covers every entry point.
+# The model store is BentoML's own default (~/bentoml, or BENTOML_HOME), so `make`, `python -m
+# purchase...` and BentoML's commands (`bentoml models list`, `bentoml serve`) all see one store.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-
-# Run from a checkout (the Makefile beside the package), every entry point uses the project's model
-# store, as `make` does, rather than ~/bentoml: BentoML resolves its home at first use, after this
-# import. A Bento or an image sets BENTOML_HOME itself.
-_CHECKOUT = Path(__file__).resolve().parent.parent
-if (_CHECKOUT / "Makefile").is_file() and (_CHECKOUT / "bentofile.yaml").is_file():
-    os.environ.setdefault("BENTOML_HOME", str(_CHECKOUT / ".bentoml"))
 
 __version__ = "1.0.0"

@@ -20,6 +20,13 @@ XGBOOST_MODULES = frozenset({"bentoml.xgboost", "_bentoml_impl.frameworks.xgboos
 PRODUCTION, CANDIDATE, ARCHIVED = "production", "candidate", "archived"
 
 
+def home() -> Path:
+    """BentoML's home (BENTOML_HOME, by default ~/bentoml): the store, and each server's own files."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return Path(BentoMLContainer.bentoml_home.get())
+
+
 def location() -> str:
     """Where the model store is (BENTOML_HOME/models)."""
     from bentoml._internal.configuration.containers import BentoMLContainer

@@ -12,6 +12,7 @@ one to serve, wherever the Bento runs. DEFAULT_MODEL in the environment still ov
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 
 from .. import store
 from ..errors import ModelNotFound
+from ..serving.startup import BUILDING
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build"
@@ -45,7 +47,11 @@ def build(model_tag: str | None = None, base_image: str | None = None) -> bentom
     bentofile = BUILD_DIR / "bentofile.yaml"
     bentofile.write_text(yaml.safe_dump(bentofile_for(str(model.tag), base_image), sort_keys=False))
     # A Bento argument, not an env entry: those reach only containers, arguments every `bentoml serve <bento>`.
-    return bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(ROOT), args={"model": str(model.tag)})
+    os.environ[BUILDING] = "1"  # the service then reads its settings without .env
+    try:
+        return bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(ROOT), args={"model": str(model.tag)})
+    finally:
+        del os.environ[BUILDING]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,7 @@ Each failure is one line naming what to change, not a traceback."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 from pathlib import Path
@@ -21,8 +22,16 @@ def bentoml_command() -> str | None:
     return sys.argv[1]
 
 
+BUILDING = "PURCHASE_BUILDING"  # set by purchase.cli.build around BentoML's build, which runs in its process
+
+
+def building() -> bool:
+    """While a Bento is being built, by `bentoml build` or by `make build`."""
+    return bentoml_command() == "build" or os.environ.get(BUILDING) == "1"
+
+
 def refuse_a_bento_without_model(packaged_model: str | None) -> None:
-    if bentoml_command() == "build" and packaged_model is None:
+    if building() and packaged_model is None:
         raise SystemExit(BUILD_WITHOUT_MODEL)
 
 

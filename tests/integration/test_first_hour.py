@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
 
+import bentoml
 import pytest
+import yaml
 
 from devtools.server import BIN, ROOT
 from purchase.serving.startup import BUILD_WITHOUT_MODEL
+from purchase.settings import get_settings
+from tests.helpers import Trained
 
 
-def bentoml(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_bentoml(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "BENTOML_DO_NOT_TRACK": "true", **env}
     command = [str(BIN / "bentoml"), *args]
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
 
 
 def test_a_plain_bentoml_build_refuses_a_bento_without_its_model(tmp_path: Path) -> None:
-    result = bentoml(tmp_path, "build")
+    result = run_bentoml(tmp_path, "build")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == BUILD_WITHOUT_MODEL
     assert not (tmp_path / "home" / "bentos").exists() or not any((tmp_path / "home" / "bentos").iterdir())
@@ -34,7 +40,47 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path, how: str) -> None:
         port = held.getsockname()[1]
         bind = ["--host", "127.0.0.1", "--port", str(port)] if how == "flag" else []
         env = {"API_HOST": "127.0.0.1", "API_PORT": str(port)} if how == "setting" else {}
-        result = bentoml(tmp_path, "serve", "service:PurchasePrediction", *bind, **env)
+        result = run_bentoml(tmp_path, "serve", "service:PurchasePrediction", *bind, **env)
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: port {port} is already in use") and f"API_PORT={port}" in last
+
+
+def test_every_entry_point_uses_one_store_bentomls_default(tmp_path: Path, model_dir: Path) -> None:
+    """A version imported with the project's command is what BentoML's own `bentoml models list` shows."""
+    environment = {name: value for name, value in os.environ.items() if name != "BENTOML_HOME"}
+    environment |= {"HOME": str(tmp_path), "MODEL_DIR": str(model_dir)}
+    archive = next(model_dir.glob("purchase_model-*.bentomodel"))
+
+    def run(*command: str) -> str:
+        done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run(str(BIN / "python"), "-m", "purchase.cli.registry", "import", str(archive))
+    listed = json.loads(run(str(BIN / "bentoml"), "models", "list", "-o", "json"))
+    assert [row["tag"] for row in listed] == [archive.stem.replace("-", ":", 1)]
+    assert (tmp_path / "bentoml" / "models" / "purchase_model").is_dir()
+
+
+@pytest.mark.parametrize("command", ["make build", "bentoml build"])
+def test_a_developer_s_env_file_is_not_baked_into_the_bento(tmp_path: Path, v2: Trained, command: str) -> None:
+    """.env configures a run on the developer's machine; the Bento keeps the defaults, which its
+    own environment (a container's, a manifest's) then overrides."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "purchase", checkout / "purchase", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("service.py", "bentofile.yaml", "configuration.yaml", "requirements.txt"):
+        shutil.copy(ROOT / name, checkout / name)
+    (checkout / ".env").write_text("API_WORKERS=7\nAPI_PORT=9123\n")
+    tag = str(v2.model.tag)
+    if command == "make build":
+        line = [str(BIN / "python"), "-m", "purchase.cli.build", "--model", tag]
+    else:
+        line = [str(BIN / "bentoml"), "build", "--arg", f"model={tag}", "--output", "tag"]
+    built = subprocess.run(line, cwd=checkout, env=os.environ, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    bento = bentoml.bentos.get(built.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
+    (service,) = yaml.safe_load(Path(bento.path_of("bento.yaml")).read_text())["services"]
+    environment_only = get_settings(dotenv=False)
+    assert service["config"]["workers"] == environment_only.api_workers
+    assert service["config"]["http"]["port"] == environment_only.api_port
