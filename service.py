@@ -32,13 +32,15 @@ from purchase.schemas import (
     TrafficInfo,
     TrafficRequest,
 )
-from purchase.serving import (
+from purchase.serving import (  # the route modules declare their routes on the same app
+    explain_routes,  # noqa: F401  (/explain)
     http_limits,
     metrics,
-    oip_routes,  # noqa: F401  (the Open Inference Protocol's /v2 routes, on the same app)
+    oip_routes,  # noqa: F401  (the Open Inference Protocol's /v2 routes)
 )
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.edge import Edge, note_model_version
+from purchase.serving.explaining import Explainer
 from purchase.serving.filling import FeatureFiller
 from purchase.serving.fleet import ModelRef, open_fleet
 from purchase.serving.following import Follower
@@ -103,6 +105,7 @@ class PurchasePrediction:
         self.models = ModelManager(settings, self.fleet, shared_cache)
         self.follower = Follower(self.models, self.fleet, self.worker == 1, settings.follow_production)
         self.scorer = Scorer(self.models, settings.default_threshold)
+        self.explainer = Explainer(self.models, settings.default_threshold)
         self.feature_store = open_store(settings)
         self.filler = FeatureFiller(self.feature_store) if self.feature_store else None
         try:

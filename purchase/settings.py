@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     model_dir: Path = Path("models")
     default_model: str | None = None  # a tag; None means the production model, else the newest
     max_batch_size: int = Field(1000, ge=1)
+    max_explain_items: int = Field(100, ge=1)  # /explain: exact contributions cost far more than a score
     default_threshold: float = Field(0.5, ge=0.0, le=1.0)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"

@@ -13,10 +13,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -44,12 +45,15 @@ DESCRIPTION = (
 TAG_OF_PATH = {
     "/predict": "Prediction",
     "/client/predict": "Prediction",
+    "/explain": "Understanding the model",
     "/features": "Online features",
     "/events": "Online features",
     "/load-model": "Models",
     "/traffic": "Models",
     "/model-info": "Models",
 }
+# For routes declared outside the service class: the service instance (its models, scorer, ...).
+SERVICE: Any = Depends(bentoml.get_current_service)
 SECURITY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "Bearer": {"type": "http", "scheme": "bearer"},

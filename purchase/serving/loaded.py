@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import anyio
 import bentoml
 import numpy as np
 import xgboost as xgb
 
 from .. import store
 from ..errors import Overloaded, PredictionFailed
+from ..explanations import Contributions, Method, contributions
 from ..features import Preprocessor
 from ..settings import Settings
 from . import metrics
@@ -23,6 +25,13 @@ from .cache import RowCache
 from .shared_cache import SharedCache
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Explained:
+    matrix: np.ndarray  # what the model saw
+    probabilities: np.ndarray  # as /predict answers them
+    contributions: Contributions
 
 
 @dataclass
@@ -100,6 +109,20 @@ class ServingModel:
             logger.exception("prediction failed with model %s", self.version)
             raise PredictionFailed("Prediction failed") from exc
         return probabilities.astype(np.float64)
+
+    async def explain(self, columns: dict[str, Sequence[object]], method: Method) -> Explained:
+        """Outside the batching queue, in a worker thread: contributions cost more than scores."""
+        matrix = self.preprocessor.transform(columns)
+
+        def run() -> Explained:
+            found = contributions(self.booster, self.preprocessor, matrix, method)
+            return Explained(matrix, self.booster.inplace_predict(matrix).astype(np.float64), found)
+
+        try:
+            return await anyio.to_thread.run_sync(run)
+        except Exception as exc:
+            logger.exception("explanation failed with model %s", self.version)
+            raise PredictionFailed("Explanation failed") from exc
 
     async def close(self) -> None:
         """Let the requests already queued for this version finish before it is dropped."""

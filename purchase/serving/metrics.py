@@ -60,6 +60,9 @@ def _counters() -> SimpleNamespace:
             ["result"],
         ),
         events=prom.Counter("purchase_events", "Events /events received, by outcome", ["outcome"]),
+        explained=prom.Counter(
+            "purchase_explained_rows", "Rows /explain explained, by version and method", ["model_version", "method"]
+        ),
         serving=prom.Gauge(
             "purchase_model_serving",
             "1 for each version a worker serves, by role",
@@ -122,6 +125,10 @@ def record_events(**outcomes: int) -> None:
     counters = _counters()
     for outcome, n in outcomes.items():
         counters.events.labels(outcome).inc(n)
+
+
+def record_explained(version: str, method: str, rows: int) -> None:
+    _counters().explained.labels(version, method).inc(rows)
 
 
 def record_load(ok: bool) -> None:

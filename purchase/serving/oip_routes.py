@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import bentoml
-from fastapi import Depends, Request
+from fastapi import Request
 
 from .. import __version__
 from ..errors import ModelNotFound
 from ..schemas import StorePredictRequest
 from ..store import MODEL_NAME
 from .filling import FeatureFiller
-from .http import PREDICT_REQUEST, ROUTE_TABLE, routes
+from .http import PREDICT_REQUEST, ROUTE_TABLE, SERVICE, routes
 from .http import errors as documented_errors
 from .lifecycle import ModelManager
 from .oip import ProtocolError, infer_response, model_metadata, parse_infer, read_infer
@@ -36,9 +35,6 @@ class Serving(Protocol):
     filler: FeatureFiller | None
 
 
-service: Any = Depends(bentoml.get_current_service)
-
-
 def _pinned(routing: Routing, version: str | None) -> str | None:
     """A version in the path must be one this worker serves (primary, A/B candidate or shadow)."""
     if version is not None and version not in {m.version for m in routing.models().values()}:
@@ -53,7 +49,7 @@ async def live() -> dict[str, bool]:
 
 
 @routes.get("/v2/health/ready", Access.PUBLIC, tags=TAGS)
-async def ready(serving: Serving = service) -> dict[str, bool]:
+async def ready(serving: Serving = SERVICE) -> dict[str, bool]:
     return {"ready": serving.models.current is not None}
 
 
@@ -63,24 +59,24 @@ async def server_metadata() -> dict[str, Any]:
 
 
 @routes.get(MODEL, Access.PREDICT, tags=TAGS, responses=errors(503))
-async def metadata(serving: Serving = service) -> dict[str, Any]:
+async def metadata(serving: Serving = SERVICE) -> dict[str, Any]:
     routing = serving.models.require()
     return model_metadata([m.version for m in routing.models().values()])
 
 
 @routes.get(MODEL + "/versions/{version}", Access.PREDICT, tags=TAGS, responses=errors(404, 503))
-async def version_metadata(version: str, serving: Serving = service) -> dict[str, Any]:
+async def version_metadata(version: str, serving: Serving = SERVICE) -> dict[str, Any]:
     _pinned(serving.models.require(), version)
     return model_metadata([version])
 
 
 @routes.get(MODEL + "/ready", Access.PUBLIC, tags=TAGS)
-async def model_ready(serving: Serving = service) -> dict[str, Any]:
+async def model_ready(serving: Serving = SERVICE) -> dict[str, Any]:
     return {"name": MODEL_NAME, "ready": serving.models.current is not None}
 
 
 @routes.get(MODEL + "/versions/{version}/ready", Access.PREDICT, tags=TAGS)  # as every versioned route
-async def version_ready(version: str, serving: Serving = service) -> dict[str, Any]:
+async def version_ready(version: str, serving: Serving = SERVICE) -> dict[str, Any]:
     routing = serving.models.routing
     return {"name": MODEL_NAME, "ready": routing is not None and version in routing.roles()}
 
@@ -106,12 +102,12 @@ INFER_DOC = {"tags": TAGS, "openapi_extra": INFER_BODY, "responses": errors(400,
 
 
 @routes.post(MODEL + "/infer", Access.PREDICT, **INFER_DOC)
-async def infer(raw: Request, serving: Serving = service) -> dict[str, Any]:
+async def infer(raw: Request, serving: Serving = SERVICE) -> dict[str, Any]:
     """/predict's scoring (A/B split, shadow, batching, metrics) for named inputs, one per feature."""
     return await _infer(serving, raw, None)
 
 
 @routes.post(MODEL + "/versions/{version}/infer", Access.PREDICT, **INFER_DOC)
-async def infer_version(version: str, raw: Request, serving: Serving = service) -> dict[str, Any]:
+async def infer_version(version: str, raw: Request, serving: Serving = SERVICE) -> dict[str, Any]:
     """Scored by `version` alone, which must be served here (primary, A/B candidate or shadow)."""
     return await _infer(serving, raw, version)

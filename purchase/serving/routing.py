@@ -4,8 +4,10 @@ an optional shadow. Users are assigned to the candidate by a stable hash of thei
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .fleet import ModelRef, Target
 from .loaded import ServingModel
@@ -28,6 +30,14 @@ class Routing:
 
     def goes_to_candidate(self, user_id: str) -> bool:
         return user_bucket(user_id) < self.candidate_share
+
+    def assign(self, user_ids: Sequence[str]) -> list[tuple[ServingModel, str, np.ndarray]]:
+        """(model, role, row indexes) for each version that gets rows: the candidate takes its users'."""
+        if self.candidate is None:
+            return [(self.primary, "primary", np.arange(len(user_ids)))]
+        to_candidate = np.array([self.goes_to_candidate(user) for user in user_ids])
+        groups = ((self.primary, "primary", ~to_candidate), (self.candidate, "candidate", to_candidate))
+        return [(model, role, np.flatnonzero(mask)) for model, role, mask in groups if mask.any()]
 
     def pinned(self, version: str) -> Routing:
         """Every row to `version` alone (no split, no shadow)."""

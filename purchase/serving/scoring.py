@@ -43,7 +43,7 @@ def feature_columns(rows: Sequence[FeatureRow]) -> dict[str, Sequence[object]]:
     return dict(zip(MODEL_INPUTS, zip(*map(_model_inputs_of, rows))))
 
 
-def _subset(columns: dict[str, Sequence[object]], rows: np.ndarray) -> dict[str, Sequence[object]]:
+def subset(columns: dict[str, Sequence[object]], rows: np.ndarray) -> dict[str, Sequence[object]]:
     return {name: [values[i] for i in rows] for name, values in columns.items()}
 
 
@@ -94,19 +94,10 @@ class Scorer:
         self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, Sequence[object]], threshold: float
     ) -> tuple[np.ndarray, list[str]]:
         """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
-        assert routing.candidate is not None
-        to_candidate = np.array([routing.goes_to_candidate(row.user_id) for row in rows])
         probabilities = np.empty(len(rows))
         versions = [""] * len(rows)
-        groups = [
-            (model, role, np.flatnonzero(mask))
-            for model, role, mask in (
-                (routing.primary, "primary", ~to_candidate),
-                (routing.candidate, "candidate", to_candidate),
-            )
-            if mask.any()
-        ]
-        scores = await asyncio.gather(*(m.score(_subset(columns, idx)) for m, _, idx in groups))
+        groups = routing.assign([row.user_id for row in rows])
+        scores = await asyncio.gather(*(m.score(subset(columns, idx)) for m, _, idx in groups))
         for (model, role, idx), p in zip(groups, scores):
             probabilities[idx] = p
             for i in idx:

@@ -65,9 +65,15 @@ def test_without_online_features_the_contract_is_the_spec_s(configured_server: S
     missing = requests.post(url + "/predict", json={"features": [row]}, timeout=10)
     assert missing.status_code == 400
     assert missing.json()["detail"] == "features[0].item_base_price: Field required"
+    unexplained = requests.post(url + "/explain", json={"features": [row], "top_k": 2}, timeout=10)
+    assert (unexplained.status_code, unexplained.json()) == (400, missing.json())
+    explained = requests.post(url + "/explain", json={"features": [ROW], "top_k": 2}, timeout=10)
+    assert explained.status_code == 200 and len(explained.json()["explanations"][0]["contributions"]) == 2
     answered = requests.post(url + "/predict", json={"features": [ROW]}, timeout=10)
     assert answered.status_code == 200 and "X-Feature-Source" not in answered.headers
     as_of = requests.post(url + "/predict", json={"features": [ROW], "as_of": "2026-01-01T00:00:00Z"}, timeout=10)
+    assert as_of.status_code == 400 and as_of.json()["detail"].startswith("as_of: ")
+    as_of = requests.post(url + "/explain", json={"features": [ROW], "as_of": "2026-01-01T00:00:00Z"}, timeout=10)
     assert as_of.status_code == 400 and as_of.json()["detail"].startswith("as_of: ")
     event = {
         "event_time": "2026-01-01T00:00:00Z",
