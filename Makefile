@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model features serve test lint mutate train models promote rollback model-export model-import model-delete build image bench profile bench-tools clean
+.PHONY: install model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean
 
 install: $(STAMP)
 
@@ -74,6 +74,11 @@ promote: install
 
 rollback: install
 	$(PY) -m purchase.cli.registry rollback
+
+# A version's report drawn again from its stored evaluation (ROC, precision-recall, calibration, scores,
+# importance; in the store, next to the model): make report TAG=... (a tag, a version, latest; default production).
+report: install
+	$(PY) -m purchase.cli.report $(or $(TAG),production)
 
 # Archives of versions (MODEL_DIR): make model-export TAG=..., make model-import FILE=..., make model-delete TAG=...
 model-export: install

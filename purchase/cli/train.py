@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import store
 from ..settings import get_settings
-from ..training import synthetic
+from ..training import report, synthetic
 from ..training.evaluate import format_table
 from ..training.train import TrainConfig, fit, load_dataset
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> str:
         print(f"XGBoost test AUC / oracle AUC: {ratio:.3f}\n")
     model = store.save(result.booster, result.preprocessor, result.metadata, promote=args.promote)
     progress(f"saved {model.tag} (stage {store.stage(model)})")
+    progress(f"report: {report.write(str(model.tag), result.evaluation)}")
     if args.export:
         progress(f"exported {store.export(str(model.tag), get_settings().model_dir)}")
     return str(model.tag)

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from ..features import CATEGORY_FEATURE, Preprocessor
 from . import events, synthetic
 from .evaluate import evaluate
+from .evaluation import Evaluation, measure
 
 Progress = Callable[[str], None]
 
@@ -53,6 +54,7 @@ class TrainResult:
     booster: xgb.Booster
     preprocessor: Preprocessor
     metrics: dict[str, dict[str, float]]
+    evaluation: Evaluation  # the test split's labels, scores and importance: what the report draws
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,12 +135,12 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
     baseline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000))
     baseline.fit(x_train, y_train)
 
-    metrics = {
-        "xgboost": evaluate(y_test, booster.inplace_predict(x_test)),
-        "logistic_regression": evaluate(y_test, baseline.predict_proba(x_test)[:, 1]),
-    }
+    scores = {"xgboost": booster.inplace_predict(x_test), "logistic_regression": baseline.predict_proba(x_test)[:, 1]}
     if dataset.oracle is not None:
-        metrics["oracle"] = evaluate(y_test, dataset.oracle(test))
+        scores["oracle"] = dataset.oracle(test)
+    metrics = {name: evaluate(y_test, p) for name, p in scores.items()}
+    progress("global feature importance: exact contributions on the test split")
+    evaluation = measure(y_test, scores, booster, preprocessor, x_test, config.seed)
 
     metadata = {
         "metrics": metrics,
@@ -155,4 +157,4 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
             **{pkg: version(pkg) for pkg in ("bentoml", "scikit-learn", "numpy", "pandas")},
         },
     }
-    return TrainResult(booster, preprocessor, metrics, metadata)
+    return TrainResult(booster, preprocessor, metrics, evaluation, metadata)

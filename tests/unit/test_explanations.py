@@ -27,7 +27,9 @@ def test_contributions_group_the_category_and_sum_to_the_margin(
     named = len(NUMERIC_FEATURES) + len(ENGINEERED_FEATURES)
     assert found.values.shape == (200, len(EXPLAINED_FEATURES)) == (200, named + 1)
     np.testing.assert_allclose(found.values[:, :named], raw[:, :named])
-    np.testing.assert_allclose(found.values[:, EXPLAINED_FEATURES.index(CATEGORY_FEATURE)], raw[:, named:-1].sum(1), atol=1e-6)
+    np.testing.assert_allclose(
+        found.values[:, EXPLAINED_FEATURES.index(CATEGORY_FEATURE)], raw[:, named:-1].sum(1), atol=1e-6
+    )
     assert np.abs(raw[:, named:-1]).sum() > 0  # the category columns do contribute on these rows
     np.testing.assert_allclose(found.base, raw[:, -1])
     margin = booster.predict(xgb.DMatrix(matrix, feature_names=pre.feature_names), output_margin=True)
