@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean
+.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean
 
 install: $(STAMP)
 
@@ -46,6 +46,7 @@ bench: model bench-tools
 	$(PY) -m benchmarks.bench $(ARGS)
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.replicas
+	$(PY) -m benchmarks.insight
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools
@@ -91,8 +92,12 @@ model-delete: install
 	$(PY) -m purchase.cli.registry delete $(TAG)
 
 # Lint and types first, then every test. In-process tests alone, in seconds: PYTEST_ARGS='-m "not server"'.
-test: lint
+test: lint browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium, for the model page's tests in a real headless browser (driven by Playwright).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,7 @@ import orjson
 from fastapi import Request, Response
 
 from purchase import __version__, store
-from purchase.errors import FeaturesOff, FleetUnavailable, PurchaseError, StoreUnavailable
+from purchase.errors import FeaturesOff, PurchaseError, StoreUnavailable
 from purchase.online import open_store
 from purchase.online.records import stored
 from purchase.online.schemas import EventsRequest, EventsResponse, FeaturesResponse
@@ -33,12 +33,16 @@ from purchase.schemas import (
     TrafficRequest,
 )
 from purchase.serving import (  # the route modules declare their routes on the same app
+    drift_routes,  # noqa: F401  (/drift)
     explain_routes,  # noqa: F401  (/explain)
     http_limits,
     metrics,
+    model_page,  # noqa: F401  (/models: the versions, their reports, promotion)
     oip_routes,  # noqa: F401  (the Open Inference Protocol's /v2 routes)
 )
 from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
+from purchase.serving.counts import counts_by_version
+from purchase.serving.drift_monitor import DriftMonitor
 from purchase.serving.edge import Edge, note_model_version
 from purchase.serving.explaining import Explainer
 from purchase.serving.filling import FeatureFiller
@@ -106,6 +110,7 @@ class PurchasePrediction:
         self.follower = Follower(self.models, self.fleet, self.worker == 1, settings.follow_production)
         self.scorer = Scorer(self.models, settings.default_threshold)
         self.explainer = Explainer(self.models, settings.default_threshold)
+        self.drift = DriftMonitor(self.models, settings, lead=self.worker == 1)
         self.feature_store = open_store(settings)
         self.filler = FeatureFiller(self.feature_store) if self.feature_store else None
         try:
@@ -116,6 +121,7 @@ class PurchasePrediction:
     @bentoml.on_startup
     async def start(self) -> None:
         self.follower.start()
+        self.drift.start()
         tune_garbage_collector()
 
     @bentoml.on_shutdown
@@ -267,17 +273,8 @@ class PurchasePrediction:
             stage=stage,
             metrics=store.stored_metrics(serving.model),
             traffic=traffic_info(routing.target()),
-            versions=await self._counts_by_version(),
+            versions=await counts_by_version(self.fleet),
         )
-
-    async def _counts_by_version(self) -> dict[str, dict[str, int]]:
-        """The fleet's counts with REDIS_URL (each server's as of its last heartbeat), else this server's."""
-        try:
-            shared = await self.fleet.fleet_counts()
-        except FleetUnavailable:
-            shared = None
-        counts = shared if shared is not None else metrics.counts_by_version()
-        return {version: {name: round(n) for name, n in by_name.items()} for version, by_name in counts.items()}
 
 
 wrap_outermost(PurchasePrediction, lambda app: Edge(app, settings, ROUTE_TABLE))

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.25, gt=0)
     shared_cache_ttl_s: float = Field(600.0, gt=0)
     event_time_tolerance_s: float = Field(300.0, ge=0)  # how far in the future an event_time may lie
+    # Drift (README, "Understanding the model"): /drift counts this much recent traffic, and calls fewer
+    # rows than drift_min_rows too little to judge (a few hundred rows alone give indexes near 0.1).
+    drift_monitoring: bool = True
+    drift_window_s: float = Field(3600.0, ge=1)
+    drift_min_rows: int = Field(1000, ge=1)
 
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod

@@ -46,6 +46,13 @@ TAG_OF_PATH = {
     "/predict": "Prediction",
     "/client/predict": "Prediction",
     "/explain": "Understanding the model",
+    "/models": "Understanding the model",  # the model page (HTML), its reports and comparisons
+    "/models/compare": "Understanding the model",
+    "/models/{version}/report": "Understanding the model",
+    "/models/{version}/report/{file}": "Understanding the model",
+    "/models/{version}/promote": "Models",
+    "/models/rollback": "Models",
+    "/drift": "Understanding the model",
     "/features": "Online features",
     "/events": "Online features",
     "/load-model": "Models",

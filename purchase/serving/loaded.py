@@ -22,6 +22,7 @@ from ..settings import Settings
 from . import metrics
 from .batching import Batcher
 from .cache import RowCache
+from .drift_counting import VersionDrift
 from .shared_cache import SharedCache
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class ServingModel:
     max_queued_rows: int
     cache_rows: int = 0  # 0: no cache
     shared: SharedCache | None = None  # the fleet's level, behind this worker's own
+    drift: VersionDrift | None = None  # None: stored without a reference distribution
 
     def __post_init__(self) -> None:
         assert self.model.tag.version is not None  # a stored model always has one
@@ -64,8 +66,13 @@ class ServingModel:
 
     async def score(self, columns: dict[str, Sequence[object]]) -> np.ndarray:
         matrix = self.preprocessor.transform(columns)
-        if self.cache is None:
-            return await self._score_matrix(matrix)
+        probabilities = await self._score_matrix(matrix) if self.cache is None else await self._cached(matrix)
+        if self.drift is not None:
+            self.drift.note(matrix, probabilities)
+        return probabilities
+
+    async def _cached(self, matrix: np.ndarray) -> np.ndarray:
+        assert self.cache is not None
         keys = [row.tobytes() for row in matrix]
         found = [self.cache.get(key) for key in keys]
         missing = [i for i, p in enumerate(found) if p is None]
@@ -147,6 +154,7 @@ def load_version(
         max_queued_rows=settings.max_queued_rows,
         cache_rows=settings.cache_size if settings.enable_caching else 0,
         shared=shared if settings.enable_caching else None,
+        drift=VersionDrift.of(model, preprocessor) if settings.drift_monitoring else None,
     )
     # A model that cannot score a row must fail here, not on live traffic.
     serving.booster.inplace_predict(np.full((1, preprocessor.num_features), np.nan, dtype=np.float32))

@@ -60,6 +60,17 @@ def _counters() -> SimpleNamespace:
             ["result"],
         ),
         events=prom.Counter("purchase_events", "Events /events received, by outcome", ["outcome"]),
+        drift_rows=prom.Counter(
+            "purchase_drift_rows",
+            "Rows scored, by version, monitored feature and bin of its reference (purchase.drift)",
+            ["model_version", "feature", "bin"],
+        ),
+        drift_psi=prom.Gauge(
+            "purchase_drift_psi",
+            "Population stability index of the last DRIFT_WINDOW_S of traffic, by version and feature",
+            ["model_version", "feature"],
+            multiprocess_mode="livemax",
+        ),
         explained=prom.Counter(
             "purchase_explained_rows", "Rows /explain explained, by version and method", ["model_version", "method"]
         ),
@@ -171,18 +182,53 @@ def record_shadow(version: str, agreed: int, total: int) -> None:
     counters.shadow.labels(version, "false").inc(total - agreed)
 
 
-def counts_by_version() -> dict[str, dict[str, float]]:
-    """Totals over every worker of this server (one worker's own when not under `bentoml serve`)."""
+def record_drift(version: str, counts: dict[str, np.ndarray]) -> None:
+    """Rows per bin of each monitored feature (purchase.drift), only the bins that got any."""
+    for feature, by_bin in counts.items():
+        for index in np.flatnonzero(by_bin).tolist():
+            _drift_counter(version, feature, index).inc(int(by_bin[index]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _drift_counter(version: str, feature: str, index: int) -> Any:
+    return _counters().drift_rows.labels(version, feature, str(index))
+
+
+def record_drift_psi(version: str, indexes: dict[str, float]) -> None:
+    gauge = _counters().drift_psi
+    for feature, value in indexes.items():
+        gauge.labels(version, feature).set(value)
+
+
+def drift_totals(version: str) -> dict[tuple[str, int], float]:
+    """{(feature, bin): rows} over every worker of this server."""
+    totals: dict[tuple[str, int], float] = defaultdict(float)
+    for family in _server_registry().collect():
+        if family.name == "purchase_drift_rows":
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name.endswith("_total") and labels["model_version"] == version:
+                    totals[(labels["feature"], int(labels["bin"]))] += sample.value
+    return totals
+
+
+def _server_registry() -> Any:
+    """The metrics of every worker of this server (one worker's own when not under `bentoml serve`)."""
     import prometheus_client as prom
     from prometheus_client import multiprocess
 
     _counters()
-    registry = prom.REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = prom.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return prom.REGISTRY
+    registry = prom.CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def counts_by_version() -> dict[str, dict[str, float]]:
+    """Totals over every worker of this server."""
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for family in registry.collect():
+    for family in _server_registry().collect():
         for sample in family.samples:
             if not sample.name.endswith("_total") or "model_version" not in sample.labels:
                 continue

@@ -4,6 +4,7 @@ keys are set) and shares the metrics label "other", so scanners cannot grow the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +21,15 @@ class RouteTable:
         self._access: dict[tuple[str, str], Access] = {}
         self._by_path: dict[str, Access] = {}  # for other methods on a known path, which get a 405
         self._prefixes: dict[str, Access] = {}
+        # Paths with parameters (`/models/{version}/report`): a request path matches one segment per parameter.
+        self._templates: dict[str, re.Pattern[str]] = {}
 
     def declare(self, method: str, path: str, access: Access) -> None:
         self._access[(method.upper(), path)] = access
         known = self._by_path.get(path)
         self._by_path[path] = access if known is None else min(known, access, key=LEAST_RESTRICTED_FIRST.index)
+        if "{" in path:
+            self._templates[path] = re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path)) + r"\Z")
 
     def declare_prefix(self, prefix: str, access: Access) -> None:
         """Every path under `prefix` (static files of the docs pages)."""
@@ -36,7 +41,8 @@ class RouteTable:
     def access(self, method: str, path: str) -> Access:
         if method == "OPTIONS":  # CORS preflight: answered by the CORS layer, never a route
             return Access.PUBLIC
-        found = self._access.get((method, path)) or self._by_path.get(path)
+        template = self._template(path)
+        found = self._access.get((method, template)) or self._by_path.get(template)
         if found is not None:
             return found
         for prefix, access in self._prefixes.items():
@@ -44,9 +50,15 @@ class RouteTable:
                 return access
         return Access.PREDICT
 
+    def _template(self, path: str) -> str:
+        """The declared path `path` matches: itself, or a template with parameters."""
+        if path in self._by_path:
+            return path
+        return next((template for template, pattern in self._templates.items() if pattern.match(path)), path)
+
     def known(self, path: str) -> bool:
         """Whether any route (or declared prefix) serves `path`; the edge answers 404 for the others."""
-        return path in self._by_path or path.startswith(tuple(self._prefixes))
+        return self._template(path) in self._by_path or path.startswith(tuple(self._prefixes))
 
     def label(self, path: str) -> str:
         """The metrics label of a request: its route's path, else "other"."""

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..drift import reference_of
 from ..features import CATEGORY_FEATURE, Preprocessor
 from . import events, synthetic
 from .evaluate import evaluate
@@ -151,6 +152,8 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
         "rows": {"train": len(train), "validation": len(val), "test": len(test)},
         "positive_rate_test": float(y_test.mean()),
         "best_rounds": best_rounds,
+        # What /drift compares traffic with: the training split's bins (purchase.drift).
+        "drift_reference": reference_of(preprocessor, x_train, booster.inplace_predict(x_train)).model_dump(),
         "config": asdict(config),
         "library_versions": {
             "xgboost": xgb.__version__,

@@ -70,6 +70,7 @@ def test_every_example_is_run_or_says_why_not() -> None:
     assert sum(e.skipped_because is None for e in found) >= 8
 
 
+@pytest.mark.timeout(900)  # it trains several versions, as a reader of the README does
 def test_the_readme_top_to_bottom(readme_server: tuple[ServerProcess, dict]) -> None:
     server, env = readme_server
     port = server.url.rsplit(":", 1)[1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import kubernetes_validate
 import pytest
 import yaml
@@ -102,3 +104,17 @@ def test_replicas_share_redis_from_a_secret_and_optionally_one_model_store() -> 
     fleet_mount = next(m for m in container["volumeMounts"] if m["name"] == "fleet")["mountPath"]
     home = fleet_mount.rsplit("/", 1)[0]  # BENTOML_HOME, where the fleet folder lives too
     assert patch["containers"][0]["volumeMounts"][0]["mountPath"] == f"{home}/models"
+
+
+def test_the_drift_alerts_use_exported_metrics_and_the_service_s_thresholds() -> None:
+    from purchase.drift import DRIFT_PSI, WATCH_PSI
+    from purchase.serving import metrics
+
+    exported = {collector._name for collector in vars(metrics._counters()).values()}
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "purchase-alerts.yaml").read_text())
+    found = {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
+    assert set(found) == {"PurchaseFeatureDrift", "PurchaseFeatureDriftWatch"}
+    for expr in found.values():
+        assert set(re.findall(r"\b(purchase_[a-z_]+)\b", expr)) <= exported and "purchase_drift_psi" in expr
+    assert float(found["PurchaseFeatureDrift"].rsplit(">=", 1)[1]) == DRIFT_PSI
+    assert float(found["PurchaseFeatureDriftWatch"].rsplit(">=", 1)[1]) == WATCH_PSI

@@ -75,3 +75,16 @@ def test_known_paths_are_routes_and_declared_prefixes(table: RouteTable) -> None
     assert table.known("/predict") and table.known("/livez") and table.known("/schema.json")
     assert table.known("/static-offline-docs/swagger-ui.css")
     assert not table.known("/wp-admin.php") and not table.known("/predict/")
+
+
+def test_paths_with_parameters_match_one_segment_per_parameter() -> None:
+    table = RouteTable()
+    table.declare("GET", "/models/{version}/report/{file}", Access.METRICS)
+    table.declare("POST", "/models/{version}/promote", Access.ADMIN)
+    assert table.access("GET", "/models/v1/report/roc.png") is Access.METRICS
+    assert table.access("POST", "/models/v1/promote") is Access.ADMIN
+    assert table.access("POST", "/models/v1/report/roc.png") is Access.METRICS  # 405, after the key check
+    assert table.known("/models/v1/report/roc.png") and table.known("/models/v1/promote")
+    assert not table.known("/models/v1/report/../model.yaml") and not table.known("/models/v1/report/")
+    assert table.access("POST", "/models/a/b/promote") is Access.PREDICT  # no route: a key, then 404
+    assert table.declared("POST", "/models/{version}/promote") is Access.ADMIN
