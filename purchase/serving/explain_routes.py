@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
+from fastapi import Response
 from pydantic import ValidationError
 
 from ..errors import InvalidInput
@@ -27,7 +29,7 @@ class Serving(Protocol):
 @routes.post(
     "/explain", Access.PREDICT, response_model=ExplainResponse, responses=errors(400, 401, 403, 413, 429, 500, 503)
 )
-async def explain(request: ExplainRequest, serving: Serving = SERVICE) -> ExplainResponse:
+async def explain(request: ExplainRequest, serving: Serving = SERVICE) -> Response:
     """Each feature's contribution to each row's score, in log-odds: `base_value` plus the contributions
     is the logit of `probability`. At most MAX_EXPLAIN_ITEMS rows; `method` exact (default) or approximate."""
     started = time.perf_counter()
@@ -38,12 +40,13 @@ async def explain(request: ExplainRequest, serving: Serving = SERVICE) -> Explai
         )
     complete = await _complete(request, serving.filler)
     explanations = await serving.explainer.explain(complete, request.method, request.top_k)
-    return ExplainResponse(
-        explanations=explanations,
-        method=request.method,
-        timestamp=datetime.now(UTC),
-        latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
-    )
+    answer = {
+        "explanations": explanations,
+        "method": request.method,
+        "timestamp": datetime.now(UTC),
+        "latency_ms": round((time.perf_counter() - started) * 1000.0, 3),
+    }
+    return Response(orjson.dumps(answer, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 async def _complete(request: ExplainRequest, filler: FeatureFiller | None) -> PredictRequest:
