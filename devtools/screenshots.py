@@ -3,7 +3,7 @@
     .venv/bin/python -m devtools.screenshots                        # http://127.0.0.1:8000 → docs/
     .venv/bin/python -m devtools.screenshots http://host:8000 --out docs
 
-Playwright drives Debian's Chromium (`make install` installs it); Playwright's own browser downloads
+Playwright drives Debian's Chromium (`make test` installs it); Playwright's own browser downloads
 are never used, so this works offline. The compare page shows the two newest versions."""
 
 from __future__ import annotations

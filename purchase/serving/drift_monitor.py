@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -51,6 +52,7 @@ class DriftMonitor:
         # (monotonic time, wall time, {version: that version's counters}) every window/6, oldest first.
         self._snapshots: deque[tuple[float, datetime, dict[str, dict[tuple[str, int], float]]]] = deque()
         self._background = Background()
+        self._exported: set[str] = set()  # versions whose index the gauge holds
 
     def start(self) -> None:
         if self.enabled:
@@ -75,15 +77,28 @@ class DriftMonitor:
                 await anyio.to_thread.run_sync(model.drift.count, pending)
 
     async def _snapshot(self) -> None:
-        routing = self.manager.routing
-        served = [m for m in routing.models().values() if m.drift is not None] if routing else []
-        totals = await anyio.to_thread.run_sync(lambda: {m.version: metrics.drift_totals(m.version) for m in served})
+        """Every version's counters (one served again later must not count its earlier traffic as recent)."""
+        totals = await anyio.to_thread.run_sync(metrics.drift_totals)
         self._snapshots.append((time.monotonic(), datetime.now(UTC), totals))
         while len(self._snapshots) > 1 and time.monotonic() - self._snapshots[1][0] >= self.window_s:
             self._snapshots.popleft()  # the next one still covers the whole window
-        if self.lead and routing is not None and routing.primary.drift is not None:
-            report = await self.report(routing.primary.version)
-            metrics.record_drift_psi(report.model_version, {f.feature: f.psi or 0.0 for f in report.features})
+        if self.lead:
+            await self._export()
+
+    async def _export(self) -> None:
+        """The serving version's index for alerting, NaN where too few rows give noise (an alert on a
+        quiet replica would be a false one) and for a version no longer serving (its alert clears)."""
+        routing = self.manager.routing
+        current = routing.primary if routing is not None and routing.primary.drift is not None else None
+        indexes: dict[str, float] = {}
+        if current is not None:
+            report = await self.report(current.version)
+            judged = report.rows >= self.min_rows
+            indexes = {f.feature: f.psi if judged and f.psi is not None else math.nan for f in report.features}
+            metrics.record_drift_psi(current.version, indexes)
+        for version in self._exported - {current.version if current else ""}:
+            metrics.record_drift_psi(version, dict.fromkeys(MONITORED, math.nan))
+        self._exported = {current.version} if current else set()
 
     async def report(self, version: str | None) -> DriftReport:
         """The traffic since the oldest snapshot within the window, against the version's reference."""
@@ -97,7 +112,7 @@ class DriftMonitor:
                 f"{model.version} has no stored reference distribution (trained before drift monitoring): "
                 "retrain it to monitor drift"
             )
-        now = await anyio.to_thread.run_sync(metrics.drift_totals, model.version)
+        now = (await anyio.to_thread.run_sync(metrics.drift_totals)).get(model.version, {})
         within = [s for s in self._snapshots if time.monotonic() - s[0] <= self.window_s]
         since, before = (within[0][1], within[0][2].get(model.version, {})) if within else (datetime.now(UTC), now)
         counted = drift.binning.split(_vector(drift.binning, now) - _vector(drift.binning, before))

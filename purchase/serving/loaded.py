@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -126,7 +127,7 @@ class ServingModel:
             return Explained(matrix, self.booster.inplace_predict(matrix).astype(np.float64), found)
 
         try:
-            return await anyio.to_thread.run_sync(run)
+            return await anyio.to_thread.run_sync(run, limiter=_explaining())
         except Exception as exc:
             logger.exception("explanation failed with model %s", self.version)
             raise PredictionFailed("Explanation failed") from exc
@@ -135,6 +136,12 @@ class ServingModel:
         """Let the requests already queued for this version finish before it is dropped."""
         while not self._batcher.idle:
             await asyncio.sleep(0.05)
+
+
+@functools.cache
+def _explaining() -> anyio.CapacityLimiter:
+    """One explanation at a time per worker: the other threads stay free for /predict's batches."""
+    return anyio.CapacityLimiter(1)
 
 
 def load_version(

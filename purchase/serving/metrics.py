@@ -200,15 +200,15 @@ def record_drift_psi(version: str, indexes: dict[str, float]) -> None:
         gauge.labels(version, feature).set(value)
 
 
-def drift_totals(version: str) -> dict[tuple[str, int], float]:
-    """{(feature, bin): rows} over every worker of this server."""
-    totals: dict[tuple[str, int], float] = defaultdict(float)
+def drift_totals() -> dict[str, dict[tuple[str, int], float]]:
+    """{version: {(feature, bin): rows}} over every worker of this server."""
+    totals: dict[str, dict[tuple[str, int], float]] = defaultdict(lambda: defaultdict(float))
     for family in _server_registry().collect():
         if family.name == "purchase_drift_rows":
             for sample in family.samples:
                 labels = sample.labels
-                if sample.name.endswith("_total") and labels["model_version"] == version:
-                    totals[(labels["feature"], int(labels["bin"]))] += sample.value
+                if sample.name.endswith("_total"):
+                    totals[labels["model_version"]][(labels["feature"], int(labels["bin"]))] += sample.value
     return totals
 
 

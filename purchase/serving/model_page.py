@@ -110,18 +110,25 @@ async def compare(a: str, b: str) -> HTMLResponse:
     return HTMLResponse(compare_page(first, second))
 
 
+# A report may come from an imported archive: sandboxed, no script of it runs or reads this origin's
+# session (where the page keeps the admin key).
+REPORT_POLICY = {
+    "Content-Security-Policy": "sandbox; default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'"
+}
+
+
 @routes.get("/models/{version}/report", Access.METRICS, **HTML_ROUTE)
 async def report(version: str) -> FileResponse:
     """The version's report page, as training drew it (`make report TAG=...` draws it again)."""
     page = await anyio.to_thread.run_sync(_report_file, version, reports.REPORT_PAGE)
-    return FileResponse(page, media_type=REPORT_FILES[".html"])
+    return FileResponse(page, media_type=REPORT_FILES[".html"], headers=REPORT_POLICY)
 
 
 @routes.get("/models/{version}/report/{file}", Access.METRICS, responses=errors(404))
 async def report_file(version: str, file: str) -> FileResponse:
     """One file of the version's report (its PNG plots)."""
     path = await anyio.to_thread.run_sync(_report_file, version, file)
-    return FileResponse(path, media_type=REPORT_FILES[path.suffix])
+    return FileResponse(path, media_type=REPORT_FILES[path.suffix], headers=REPORT_POLICY)
 
 
 def _changed(model: bentoml.Model) -> StageChange:

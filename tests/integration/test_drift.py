@@ -3,6 +3,7 @@ traffic with prices doubled drifts on the price and the features computed from i
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +59,7 @@ def drifting(answer: dict) -> set[str]:
 def test_test_split_traffic_is_ok_and_doubled_prices_drift_where_prices_count(
     drift_server: ServerProcess, v1: Trained, test_rows: pd.DataFrame
 ) -> None:
+    assert math.isnan(exported_index(drift_server, v1.version))  # no rows yet: nothing to alert on
     frame = test_rows.sample(2000, random_state=0)  # the split is ordered by user: a sample, not its head
     send(drift_server, frame)
     calm = wait_for(drift_server, lambda a: a["rows"] >= len(frame))
@@ -77,6 +79,16 @@ def test_test_split_traffic_is_ok_and_doubled_prices_drift_where_prices_count(
     assert [f["psi"] for f in moved["features"]] == sorted((f["psi"] for f in moved["features"]), reverse=True)
 
 
+def exported_index(server: ServerProcess, version: str) -> float:
+    """purchase_drift_psi of item_price, once the lead worker has exported it."""
+    deadline = time.monotonic() + 4 * WINDOW_S
+    pattern = rf'^purchase_drift_psi{{feature="item_price",model_version="{version}"}} (\S+)$'
+    while (found := re.search(pattern, requests.get(server.url + "/metrics", timeout=10).text, re.M)) is None:
+        assert time.monotonic() < deadline, "never exported"
+        time.sleep(0.5)
+    return float(found.group(1))
+
+
 def test_the_lead_worker_exports_the_index_and_every_worker_counts(
     drift_server: ServerProcess, v1: Trained, test_rows: pd.DataFrame
 ) -> None:
@@ -87,10 +99,10 @@ def test_the_lead_worker_exports_the_index_and_every_worker_counts(
         gauge = re.search(
             rf'^purchase_drift_psi{{feature="item_price",model_version="{v1.version}"}} (\S+)$', metrics, re.M
         )
-        if gauge:
+        if gauge and math.isfinite(float(gauge.group(1))):  # NaN while the window holds too few rows
             break
         time.sleep(0.5)
-    assert gauge is not None
+    assert gauge is not None and float(gauge.group(1)) >= 0
     assert f'purchase_drift_rows_total{{bin="0",feature="item_category",model_version="{v1.version}"}}' in metrics
 
 

@@ -190,6 +190,8 @@ def test_report_files_are_plain_names_in_the_report_folder(page_server: ServerPr
     served = get(page_server, f"{base}/roc.png")
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
     assert served.content == (folder / "roc.png").read_bytes()
+    for answer in (served, get(page_server, base)):  # an imported report's script must not run on this origin
+        assert answer.headers["content-security-policy"].startswith("sandbox;"), answer.headers
     secret = folder.parent / "model.yaml"
     leak = folder / "leak.png"
     leak.symlink_to(secret)
