@@ -133,9 +133,12 @@ class ServingModel:
             raise PredictionFailed("Explanation failed") from exc
 
     async def close(self) -> None:
-        """Let the requests already queued for this version finish before it is dropped."""
+        """Let the requests already queued for this version finish before it is dropped, and count their
+        rows for drift (the monitor only flushes the versions serving)."""
         while not self._batcher.idle:
             await asyncio.sleep(0.05)
+        if self.drift is not None and (pending := self.drift.take()):
+            await anyio.to_thread.run_sync(self.drift.count, pending)
 
 
 @functools.cache

@@ -89,8 +89,8 @@ async def _drift(serving: Serving) -> str:
     """The primary version's drift section, as GET /drift answers it."""
     try:
         return drift_section(await serving.drift.report(None))
-    except ModelNotFound:
-        return drift_section(None, "No reference distribution for this version (trained before drift monitoring).")
+    except ModelNotFound as exc:  # monitoring off, or a version stored without a reference: /drift's words
+        return drift_section(None, exc.detail)
     except ModelNotLoaded:
         return drift_section(None, "No model loaded on this server.")
 
