@@ -54,6 +54,16 @@ def request_row(row: pd.Series) -> dict[str, object]:
     return item
 
 
+def saved_as_older(trained: Trained, version: str, without: str = "") -> str:
+    """`trained`'s booster saved again as `version` (once), its metadata `without` one key: a version as
+    an older training stored it. Returns the tag."""
+    tag = f"{store.MODEL_NAME}:{version}"
+    if not store.exists(tag):
+        metadata = {k: v for k, v in trained.model.info.metadata.items() if k != without}
+        bentoml.xgboost.save_model(tag, trained.result.booster, metadata=metadata)
+    return tag
+
+
 def prefix_of_a_stored_version(trained: Trained) -> str:
     """A proper prefix that matches exactly one stored version (saved here, if need be, from `trained`)."""
     tag = f"{store.MODEL_NAME}:prefixcheck_version1"

@@ -8,15 +8,13 @@ import re
 import time
 from collections.abc import Callable, Iterator
 
-import bentoml
 import pandas as pd
 import pytest
 import requests
 
 from devtools.server import ServerProcess
-from purchase import store
 from purchase.drift import MONITORED
-from tests.helpers import Trained, request_row
+from tests.helpers import Trained, request_row, saved_as_older
 from tests.integration.conftest import start
 from tests.integration.test_lifecycle import post
 
@@ -109,10 +107,7 @@ def test_the_lead_worker_exports_the_index_and_every_worker_counts(
 def test_a_version_without_a_reference_is_a_404_and_the_rest_keeps_working(
     drift_server: ServerProcess, v1: Trained, test_rows: pd.DataFrame
 ) -> None:
-    tag = f"{store.MODEL_NAME}:noreference_version1"
-    if not store.exists(tag):
-        metadata = {k: v for k, v in v1.model.info.metadata.items() if k != "drift_reference"}
-        bentoml.xgboost.save_model(tag, v1.result.booster, metadata=metadata)
+    tag = saved_as_older(v1, "noreference_version1", without="drift_reference")
     shadow = post(drift_server, "/traffic", {"shadow": tag})
     assert shadow.status_code == 200, shadow.text
     try:
