@@ -97,7 +97,7 @@ test: lint browser
 
 # Debian's Chromium, for the model page's tests in a real headless browser (driven by Playwright).
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: install
 	$(VENV)/bin/ruff check .
