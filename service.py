@@ -16,6 +16,9 @@ from fastapi import Request, Response
 
 from purchase import __version__, store
 from purchase.errors import FeaturesOff, PurchaseError, StoreUnavailable
+from purchase.jobs.runner import JobRunner
+from purchase.jobs.submit import Submissions
+from purchase.jobs.work import places
 from purchase.online import open_store
 from purchase.online.records import stored
 from purchase.online.schemas import EventsRequest, EventsResponse, FeaturesResponse
@@ -36,6 +39,7 @@ from purchase.serving import (  # the route modules declare their routes on the 
     drift_routes,  # noqa: F401  (/drift)
     explain_routes,  # noqa: F401  (/explain)
     http_limits,
+    job_routes,  # noqa: F401  (/jobs: batch jobs)
     metrics,
     model_page,  # noqa: F401  (/models: the versions, their reports, promotion)
     oip_routes,  # noqa: F401  (the Open Inference Protocol's /v2 routes)
@@ -93,7 +97,7 @@ logger = logging.getLogger("purchase.service")
         "cors": {
             "enabled": True,
             "access_control_allow_origins": settings.cors_origins,
-            "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+            "access_control_allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
             "access_control_allow_headers": ["*"],
         },
     },
@@ -113,6 +117,9 @@ class PurchasePrediction:
         self.drift = DriftMonitor(self.models, settings, lead=self.worker == 1)
         self.feature_store = open_store(settings)
         self.filler = FeatureFiller(self.feature_store) if self.feature_store else None
+        self.job_table, self.job_files = places(settings)
+        self.submissions = Submissions(self.job_table, self.job_files, settings)
+        self.job_runner = JobRunner(self.job_table, self.job_files, settings, self.worker)
         try:
             self.models.load_initial(settings.default_model or PACKAGED_MODEL)
         except PurchaseError as exc:  # start anyway: /readyz stays 503 and /load-model can fix it
@@ -122,10 +129,12 @@ class PurchasePrediction:
     async def start(self) -> None:
         self.follower.start()
         self.drift.start()
+        self.job_runner.start()
         tune_garbage_collector()
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
+        await self.job_runner.stop()
         if self.feature_store is not None:
             await self.feature_store.close()
         await self.fleet.close()

@@ -68,3 +68,29 @@ class ChangeRefused(PurchaseError):
     """A worker of the fleet cannot serve the proposed change: nothing switched anywhere."""
 
     status_code = 409
+
+
+class OutsideDataDir(PurchaseError):
+    """A job's input path that resolves outside DATA_DIR: refused, whatever is there."""
+
+    status_code = 403
+
+
+class JobNotFound(PurchaseError):
+    status_code = 404
+
+
+class JobNotReady(PurchaseError):
+    """A download of a job that has not produced it (yet), or a change to a finished job."""
+
+    status_code = 409
+
+
+class FileTooLarge(PurchaseError):
+    status_code = 413
+
+
+class StorageFull(PurchaseError):
+    """Job storage (JOB_STORAGE_BYTES) has no room for this file: nothing was queued."""
+
+    status_code = 507

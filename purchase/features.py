@@ -84,7 +84,7 @@ class Preprocessor:
         first = len(NUMERIC_FEATURES) + len(ENGINEERED_FEATURES)
         return {category: first + k for k, category in enumerate(self.categories)}
 
-    def transform(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+    def transform(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> np.ndarray:
         """Build the matrix from columns keyed by feature name; None or a missing column is NaN."""
         n = len(columns[CATEGORY_FEATURE])
         missing = [None] * n
@@ -107,11 +107,9 @@ class Preprocessor:
         out[:, :base] = raw.T
         out[:, base : base + len(ENGINEERED_FEATURES)] = engineered.T
         index = self._category_columns
-        known = [
-            (i, j)
-            for i, j in enumerate(index.get(normalize_category(c)) for c in columns[CATEGORY_FEATURE])
-            if j is not None
-        ]
+        categories = columns[CATEGORY_FEATURE]
+        column_of = {c: index.get(normalize_category(c)) for c in set(categories)}  # few distinct in many rows
+        known = [(i, j) for i, j in enumerate(map(column_of.__getitem__, categories)) if j is not None]
         if known:
             out[tuple(zip(*known))] = 1.0
         return out

@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     drift_monitoring: bool = True
     drift_window_s: float = Field(3600.0, ge=1)
     drift_min_rows: int = Field(1000, ge=1)
+    # Batch jobs (README, "Batch jobs"): files of /predict rows scored in the background. Inputs given as a
+    # path must lie under DATA_DIR; the job table, uploads and results live in DATA_DIR/jobs.
+    data_dir: Path = Path("data")
+    job_concurrency: int = Field(1, ge=1)  # jobs running at once in the whole server; the rest queue
+    max_job_file_bytes: int = Field(2**30, ge=1024)  # an uploaded file
+    job_storage_bytes: int = Field(10 * 2**30, ge=2**20)  # uploads and results together
+    job_retention_hours: float = Field(24.0, gt=0)  # a finished job's results, then removed
+    job_max_bad_row_share: float = Field(0.01, ge=0, le=1)  # beyond it the job fails
+    job_chunk_rows: int = Field(10_000, ge=1)  # rows scored and saved together: what a restart redoes at most
+    job_nice: int = Field(10, ge=0, le=19)  # the job process yields the cores to online requests
+    job_stale_s: float = Field(10.0, gt=0)  # a running job unheard of this long is taken over
+    job_max_attempts: int = Field(3, ge=1)  # starts of one job (restarts included) before it is failed
 
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod

@@ -136,8 +136,9 @@ class Edge:
         if denied is not None:
             return denied.status, denied.detail, denied.headers
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
-            return 413, f"Request body larger than {self.settings.max_body_bytes} bytes", {}
+        limit = self.routes.body_limit(path, self.settings.max_body_bytes)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return 413, f"Request body larger than {limit} bytes", {}
         return None
 
     def _trusted_origin(self, origin: str, headers: dict[str, str]) -> bool:
@@ -150,7 +151,7 @@ class Edge:
     async def _call_limited(self, scope: dict, receive: Any, send: Any) -> None:
         """Limit bodies sent without a Content-Length (chunked), as they arrive. The app may turn the
         aborted read into an answer of its own (FastAPI says 400); a 413 goes out in its place."""
-        limit = self.settings.max_body_bytes
+        limit = self.routes.body_limit(scope["path"], self.settings.max_body_bytes)
         state = {"received": 0, "exceeded": False, "answered": False}
         too_large: tuple[int, str, dict[str, str]] = (413, f"Request body larger than {limit} bytes", {})
 

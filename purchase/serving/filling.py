@@ -37,7 +37,10 @@ class FeatureFiller:
     def __init__(self, store: FeatureStore) -> None:
         self.store = store
 
-    async def complete(self, request: StorePredictRequest) -> tuple[PredictRequest, Source]:
+    async def complete(
+        self, request: StorePredictRequest, refused: dict[int, str] | None = None
+    ) -> tuple[PredictRequest, Source]:
+        """`refused`: rows that cannot be completed are recorded there (index -> reason), not raised (jobs)."""
         rows: list[Any] = list(request.features)
         gaps = [i for i, row in enumerate(rows) if _incomplete(row)]
         source = Source.REQUEST
@@ -52,7 +55,7 @@ class FeatureFiller:
             except StoreUnavailable:
                 lookup, source = None, Source.UNAVAILABLE
                 metrics.record_store_rows(errors=len(gaps))
-            for i, row in zip(gaps, _fill(gaps, wanted, lookup, t)):
+            for i, row in zip(gaps, _fill(gaps, wanted, lookup, t, refused)):
                 rows[i] = row
         completed = PredictRequest.model_construct(
             features=rows, return_probabilities=request.return_probabilities, threshold=request.threshold
@@ -60,7 +63,13 @@ class FeatureFiller:
         return completed, source
 
 
-def _fill(indexes: Sequence[int], rows: Sequence[SparseFeatureRow], lookup: Lookup | None, t: float) -> list[Any]:
+def _fill(
+    indexes: Sequence[int],
+    rows: Sequence[SparseFeatureRow],
+    lookup: Lookup | None,
+    t: float,
+    refused: dict[int, str] | None,
+) -> list[Any]:
     """Each row with what it left out taken from the store's answer (missing when there is none), as a
     plain object with a FeatureRow's attributes: building a thousand pydantic models costs more than the rest."""
     behaviour: dict[tuple[str, str], dict[str, float]] = {}
@@ -89,12 +98,13 @@ def _fill(indexes: Sequence[int], rows: Sequence[SparseFeatureRow], lookup: Look
             from_item = prices[row.item_id] if row.item_price is None else price_features(item, row.item_price) or {}
             for name in ITEM_FEATURES:
                 if values[name] is None:
-                    if name not in from_item:
-                        raise InvalidInput(
-                            f"features[{index}].{name}: not given, and the feature store knows no price "
-                            f"for item {row.item_id!r}"
-                        )
-                    values[name] = from_item[name]
+                    if name in from_item:
+                        values[name] = from_item[name]
+                        continue
+                    reason = f"{name}: not given, and the feature store knows no price for item {row.item_id!r}"
+                    if refused is None:
+                        raise InvalidInput(f"features[{index}].{reason}")
+                    refused.setdefault(index, reason)
         elif values[CATEGORY_FEATURE] is None:
             values[CATEGORY_FEATURE] = ""  # unknown: no category column set
         out.append(SimpleNamespace(**values))

@@ -40,7 +40,8 @@ DESCRIPTION = (
     "With API_KEYS set, send a key as `X-API-Key` or `Authorization: Bearer` (Authorize, above). "
     'Errors are JSON `{"detail": ...}` (`{"error": ...}` under /v2): 400 invalid input (naming the field and the '
     "item's index), 401 no key, 403 wrong key, 404 unknown model, 409 a change some worker cannot serve, 413 body "
-    "too large, 429 rate limit (Retry-After), 500 prediction failed, 503 no model loaded or overloaded (Retry-After)."
+    "too large, 429 rate limit (Retry-After), 500 prediction failed, 503 no model loaded or overloaded (Retry-After), "
+    "507 no room left for batch jobs."
 )
 TAG_OF_PATH = {
     "/predict": "Prediction",
@@ -53,6 +54,11 @@ TAG_OF_PATH = {
     "/models/{version}/promote": "Models",
     "/models/rollback": "Models",
     "/drift": "Understanding the model",
+    "/jobs": "Batch jobs",
+    "/jobs/{job_id}": "Batch jobs",
+    "/jobs/{job_id}/cancel": "Batch jobs",
+    "/jobs/{job_id}/result": "Batch jobs",
+    "/jobs/{job_id}/errors": "Batch jobs",
     "/features": "Online features",
     "/events": "Online features",
     "/load-model": "Models",
@@ -88,6 +94,8 @@ PREDICT_BODY = {
 PREDICT_REQUEST: type[PredictRequest] | type[StorePredictRequest] = (
     StorePredictRequest if get_settings().online_features else PredictRequest
 )
+# Bodies that routes read themselves, documented by name: "#/components/schemas/<name>".
+BODY_SCHEMAS: dict[str, type[BaseModel]] = {"PredictRequest": PREDICT_REQUEST, "InferenceRequest": InferenceRequest}
 ROUTE_TABLE = RouteTable()
 for path in (
     "/livez",
@@ -126,10 +134,9 @@ def _openapi_document() -> dict[str, object]:
                 operation["responses"].pop("422", None)
         for unused in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(unused, None)
-        request_schema = PREDICT_REQUEST.model_json_schema(ref_template="#/components/schemas/{model}")
-        schema["components"]["schemas"].update(request_schema.pop("$defs"), PredictRequest=request_schema)
-        infer_schema = InferenceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-        schema["components"]["schemas"].update(infer_schema.pop("$defs"), InferenceRequest=infer_schema)
+        for name, model in BODY_SCHEMAS.items():
+            body_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema["components"]["schemas"].update(body_schema.pop("$defs", {}), **{name: body_schema})
         schema["paths"].update(BENTOML_ROUTES)
         predict = schema["paths"]["/predict"]["post"]
         schema["paths"][CLIENT_PREDICT] = {

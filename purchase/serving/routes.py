@@ -23,6 +23,7 @@ class RouteTable:
         self._prefixes: dict[str, Access] = {}
         # Paths with parameters (`/models/{version}/report`): a request path matches one segment per parameter.
         self._templates: dict[str, re.Pattern[str]] = {}
+        self._body_limits: dict[str, int] = {}  # routes that take more than MAX_BODY_BYTES (job uploads)
 
     def declare(self, method: str, path: str, access: Access) -> None:
         self._access[(method.upper(), path)] = access
@@ -34,6 +35,12 @@ class RouteTable:
     def declare_prefix(self, prefix: str, access: Access) -> None:
         """Every path under `prefix` (static files of the docs pages)."""
         self._prefixes[prefix] = access
+
+    def limit_body(self, path: str, max_bytes: int) -> None:
+        self._body_limits[path] = max_bytes
+
+    def body_limit(self, path: str, default: int) -> int:
+        return self._body_limits.get(path, default)
 
     def declared(self, method: str, path: str) -> Access | None:
         return self._access.get((method.upper(), path))
@@ -79,3 +86,7 @@ class DeclaredRoutes:
     def post(self, path: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
         self.table.declare("POST", path, access)
         return self.app.post(path, **kwargs)
+
+    def delete(self, path: str, access: Access, **kwargs: Any) -> Callable[[Any], Any]:
+        self.table.declare("DELETE", path, access)
+        return self.app.delete(path, **kwargs)

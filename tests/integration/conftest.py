@@ -17,7 +17,7 @@ def start(
 ) -> ServerProcess:
     """The service, ready on `ready_path`, with a BENTOML_HOME of its own sharing the tests' models."""
     folder = tmp_path_factory.mktemp(name)
-    env = {"FEATURE_DB": str(folder / "features.sqlite"), **env}
+    env = {"FEATURE_DB": str(folder / "features.sqlite"), "DATA_DIR": str(folder / "data"), **env}
     if "BENTOML_HOME" not in env:
         env = {**env, "BENTOML_HOME": str(home_sharing_models(folder / "home", Path(os.environ["BENTOML_HOME"])))}
     return bentoml_serve(env, folder / "server.log", flags=flags).wait(ready_path)

@@ -1,0 +1,1 @@
+"""Batch jobs: files of /predict rows scored in the background, durably (README, "Batch jobs")."""

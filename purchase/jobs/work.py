@@ -1,0 +1,113 @@
+"""One job, in a process of its own (`python -m purchase.jobs.work JOB_ID OWNER`), started by a worker's
+runner at a lower CPU priority: online requests keep the cores, and cancelling is ending a process.
+It saves a part per chunk and records its progress after each, so a restart resumes after the last."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .. import store
+from ..errors import PurchaseError
+from ..features import ID_FIELDS, REQUIRED_FEATURES
+from ..online import open_store
+from ..serving.filling import FeatureFiller
+from ..settings import Settings, get_settings
+from .files import JobFiles
+from .inputs import UNREADABLE, chunks, count_rows
+from .schemas import Status
+from .scoring import Model, StoreFailed, score_chunk, tally
+from .table import JobTable, Record
+
+logger = logging.getLogger("purchase.jobs")
+
+
+class Stopped(Exception):
+    """The job is no longer this process's: cancelled, taken over, or its worker is gone."""
+
+
+class Failed(Exception):
+    """The job cannot complete; the message is the reason it reports."""
+
+
+def places(settings: Settings) -> tuple[JobTable, JobFiles]:
+    root = settings.data_dir / "jobs"
+    return JobTable(root / "jobs.sqlite"), JobFiles(root)
+
+
+async def run(record: Record, owner: str, settings: Settings, table: JobTable, files: JobFiles) -> None:
+    path = Path(record.input_path)
+    stat = path.stat() if path.exists() else None
+    if stat is None or stat.st_size != record.input_bytes or stat.st_mtime != record.input_mtime:
+        raise Failed("the input file changed or disappeared since the job was submitted")
+    booster, preprocessor = store.load(store.get(record.model_tag))
+    booster.set_param({"nthread": 1})  # one core at most, and at a lower priority
+    feature_store = open_store(settings)
+    model = Model(
+        booster,
+        preprocessor,
+        record.threshold,
+        record.as_of,
+        FeatureFiller(feature_store) if feature_store is not None else None,
+        ID_FIELDS if feature_store is not None else (*ID_FIELDS, *REQUIRED_FEATURES),
+    )
+    total = record.rows_total if record.rows_total is not None else count_rows(path, record.input_format)
+    _save(table, record, owner, rows_total=total)
+    done, failed, tallies = record.rows_done, record.rows_failed, record.tallies()
+    parent = os.getppid()
+    try:
+        for chunk in chunks(path, record.input_format, record.chunk_rows, skip=done):
+            if os.getppid() != parent:
+                raise Stopped  # the worker died: another takes the job over once it is stale
+            scored = await score_chunk(chunk, model)
+            files.save_part(record.job_id, chunk.start, scored.results, scored.refused)
+            done, failed = done + chunk.size, failed + scored.refused.num_rows
+            tallies = tally(tallies, scored.probabilities, record.threshold)
+            _save(table, record, owner, rows_done=done, rows_failed=failed, summary=json.dumps(tallies))
+            if failed > settings.job_max_bad_row_share * total:
+                files.merge(record.job_id)  # the errors file, to see why
+                raise Failed(
+                    f"{failed} rows refused, more than JOB_MAX_BAD_ROW_SHARE={settings.job_max_bad_row_share:g}"
+                    f" of {total}: see the errors file"
+                )
+    finally:
+        if feature_store is not None:
+            await feature_store.close()
+    files.merge(record.job_id)
+    _save(table, record, owner, status=Status.SUCCEEDED)
+
+
+def _save(table: JobTable, record: Record, owner: str, **changes: object) -> None:
+    if not table.update(record.job_id, owner, **changes):
+        raise Stopped
+
+
+def main(job_id: str, owner: str) -> int:
+    settings = get_settings()
+    os.nice(settings.job_nice)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    table, files = places(settings)
+    record = table.get(job_id)
+    if record is None or record.owner != owner or record.status is not Status.RUNNING:
+        return 0
+    try:
+        asyncio.run(run(record, owner, settings, table, files))
+    except Stopped:
+        logger.info("job %s stopped: no longer this process's to run", job_id)
+    except (Failed, StoreFailed) as exc:
+        table.update(job_id, owner, status=Status.FAILED, reason=str(exc))
+    except PurchaseError as exc:  # the version was deleted, or cannot be served
+        table.update(job_id, owner, status=Status.FAILED, reason=exc.detail)
+    except UNREADABLE as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        table.update(job_id, owner, status=Status.FAILED, reason=f"the input file cannot be read: {first}")
+    logger.info("job %s: %s", job_id, (table.get(job_id) or record).status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
