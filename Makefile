@@ -47,6 +47,7 @@ bench: model bench-tools
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.replicas
 	$(PY) -m benchmarks.insight
+	$(PY) -m benchmarks.jobs
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools

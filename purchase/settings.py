@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     job_retention_hours: float = Field(24.0, gt=0)  # a finished job's results, then removed
     job_max_bad_row_share: float = Field(0.01, ge=0, le=1)  # beyond it the job fails
     job_chunk_rows: int = Field(10_000, ge=1)  # rows scored and saved together: what a restart redoes at most
-    job_nice: int = Field(10, ge=0, le=19)  # the job process yields the cores to online requests
+    job_nice: int = Field(4, ge=0, le=19)  # the job process yields most of the cores to online requests
     job_stale_s: float = Field(10.0, gt=0)  # a running job unheard of this long is taken over
     job_max_attempts: int = Field(3, ge=1)  # starts of one job (restarts included) before it is failed
 

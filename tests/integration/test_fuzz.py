@@ -10,8 +10,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from devtools.server import ServerProcess
 
 # Valid by the schema yet refused by the data: an item the feature store has no price for, an event
-# time in the future, an input name the model does not have. Every other check still runs on these routes.
-DATA_DEPENDENT = {"/predict", "/client/predict", "/features", "/events", "/v2/models/purchase_model/infer"}
+# time in the future, an input name the model does not have, a file without the columns a job needs. Every other check still runs on these routes.
+DATA_DEPENDENT = {"/predict", "/client/predict", "/features", "/events", "/v2/models/purchase_model/infer", "/jobs"}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,13 @@ OPERATIONS = [
     ("POST", "/client/predict"),
     ("GET", "/v2/models/purchase_model"),
     ("POST", "/v2/models/purchase_model/infer"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("POST", "/jobs/{job_id}/cancel"),
+    ("GET", "/jobs/{job_id}/result"),
+    ("GET", "/jobs/{job_id}/errors"),
+    ("DELETE", "/jobs/{job_id}"),
 ]
 
 

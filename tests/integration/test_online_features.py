@@ -4,6 +4,7 @@ pipeline's; and with Redis stopped mid-load nothing fails that should not."""
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 import requests
@@ -238,3 +240,32 @@ def test_with_redis_stopped_predictions_go_on_and_events_wait(redis_backed: Redi
     metrics = requests.get(server.url + "/metrics", timeout=10).text
     assert 'purchase_feature_store_rows_total{result="error"}' in metrics
     assert 'purchase_events_total{outcome="failed"}' in metrics
+
+
+def test_a_job_of_ids_gets_its_features_from_the_store(
+    replayed: ServerProcess, v1: Trained, test_rows: pd.DataFrame
+) -> None:
+    """An NDJSON job of ids only, as of one time: the store completes each row as it does for /predict,
+    and a row whose item it knows no price for is refused alone."""
+    as_of, rows = max(test_rows.groupby("as_of"), key=lambda group: len(group[1]))
+    lines = [orjson.dumps({"user_id": u, "item_id": i}) for u, i in zip(rows["user_id"], rows["item_id"])]
+    lines.insert(7, orjson.dumps({"user_id": "user_000001", "item_id": "never-sold"}))
+    submitted = requests.post(
+        replayed.url + "/jobs",
+        data=b"\n".join(lines),
+        headers={"Content-Type": "application/x-ndjson"},
+        params={"as_of": f"{as_of:%Y-%m-%dT%H:%M:%S}Z"},
+        timeout=30,
+    )
+    assert submitted.status_code == 202, submitted.text
+    job_url = f"{replayed.url}/jobs/{submitted.json()['job_id']}"
+    deadline = time.monotonic() + 120
+    while (job := requests.get(job_url, timeout=10).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["status"] == "succeeded" and job["rows_failed"] == 1, job
+    scored = pd.read_csv(io.BytesIO(requests.get(job_url + "/result", timeout=30).content))
+    assert scored.row.tolist() == [i for i in range(len(rows) + 1) if i != 7]
+    assert scored.probability.tolist() == pytest.approx(v1.probabilities(rows), abs=1e-6)
+    errors = requests.get(job_url + "/errors", timeout=10).text
+    assert '7,"user_000001","never-sold","item_price: not given, and the feature store knows no price' in errors
