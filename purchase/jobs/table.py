@@ -1,6 +1,6 @@
-"""The job table: every job's state in SQLite under DATA_DIR, shared by all the server's workers and
-their job processes. Each change is one transaction, so two workers never claim the same job and the
-number running never passes JOB_CONCURRENCY."""
+"""The job table: every job's state, shared by all the server's workers and their job processes; in
+SQLite under DATA_DIR by default (with REDIS_URL: redis_table). Each change is one transaction, so two
+workers never claim the same job and the number running never passes JOB_CONCURRENCY."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .schemas import Format, Status
 
@@ -68,7 +68,23 @@ def _record(row: sqlite3.Row) -> Record:
     return Record(**values)
 
 
-class JobTable:
+class JobTable(Protocol):
+    """What the workers, the routes and the job processes need of the table (SQLite or Redis)."""
+
+    def add(self, record: Record) -> None: ...
+    def get(self, job_id: str) -> Record | None: ...
+    def newest(self, limit: int) -> list[Record]: ...
+    def cancel(self, job_id: str, reason: str) -> Record | None: ...
+    def delete(self, job_id: str) -> None: ...
+    def claim(self, owner: str, concurrency: int) -> Record | None: ...
+    def heartbeat(self, owner: str, job_ids: list[str]) -> None: ...
+    def release(self, job_id: str, owner: str, reason: str, max_attempts: int) -> None: ...
+    def recover(self, stale_s: float, max_attempts: int) -> list[str]: ...
+    def update(self, job_id: str, owner: str, **changes: Any) -> bool: ...
+    def finished_before(self, t: float) -> list[Record]: ...
+
+
+class SqliteJobTable(JobTable):
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

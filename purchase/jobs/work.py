@@ -21,7 +21,7 @@ from .files import JobFiles
 from .inputs import UNREADABLE, chunks, count_rows
 from .schemas import Status
 from .scoring import Model, StoreFailed, score_chunk, tally
-from .table import JobTable, Record
+from .table import JobTable, Record, SqliteJobTable
 
 logger = logging.getLogger("purchase.jobs")
 
@@ -35,8 +35,13 @@ class Failed(Exception):
 
 
 def places(settings: Settings) -> tuple[JobTable, JobFiles]:
+    """The table (Redis with REDIS_URL, else SQLite) and the files (DATA_DIR/jobs, shared by replicas)."""
     root = settings.data_dir / "jobs"
-    return JobTable(root / "jobs.sqlite"), JobFiles(root)
+    if settings.redis_url:
+        from .redis_table import RedisJobTable
+
+        return RedisJobTable(settings.redis_url), JobFiles(root)
+    return SqliteJobTable(root / "jobs.sqlite"), JobFiles(root)
 
 
 async def run(record: Record, owner: str, settings: Settings, table: JobTable, files: JobFiles) -> None:

@@ -10,7 +10,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from devtools.server import ServerProcess
 
 # Valid by the schema yet refused by the data: an item the feature store has no price for, an event
-# time in the future, an input name the model does not have, a file without the columns a job needs. Every other check still runs on these routes.
+# time in the future, an input name the model does not have, a file without the columns a job needs.
+# Every other check still runs on these routes.
 DATA_DEPENDENT = {"/predict", "/client/predict", "/features", "/events", "/v2/models/purchase_model/infer", "/jobs"}
 
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from devtools.server import ServerProcess
+from devtools.server import ServerProcess, redis_server
 from purchase.features import CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES
 from tests.helpers import KEYS, Trained, request_row
 from tests.integration.conftest import start
@@ -314,3 +314,31 @@ def test_finished_jobs_are_removed_after_retention_and_storage_is_bounded(
         assert time.monotonic() < deadline, "the job outlived its retention"
         time.sleep(0.2)
     assert not (folder / job_id).exists()
+
+
+def test_replicas_share_jobs_through_redis(
+    tmp_path_factory: pytest.TempPathFactory, v1: Trained, test_rows: pd.DataFrame
+) -> None:
+    """Two servers on one Redis and one DATA_DIR volume: a job submitted to either is seen, limited,
+    run and downloaded through both; the table is in Redis, not in a SQLite file."""
+    folder = tmp_path_factory.mktemp("jobs-replicas")
+    redis = redis_server(folder / "redis.log")
+    env = jobs_env(v1, REDIS_URL=f"redis://127.0.0.1:{redis.port}/0", DATA_DIR=str(folder / "data"))
+    servers = [start(tmp_path_factory, "jobs-replica-a", env, "/readyz")]
+    try:
+        servers.append(start(tmp_path_factory, "jobs-replica-b", env, "/readyz"))
+        a, b = servers
+        first = queued(a, tiled(test_rows, 200_000).to_csv(index=False).encode())
+        second = queued(b, tiled(test_rows, 100).to_csv(index=False).encode())
+        assert wait_for(b, first, lambda job: job["rows_done"] > 0 or finished(job))["status"] == "running"
+        assert info(a, second)["status"] == "queued"  # JOB_CONCURRENCY=1 over both replicas
+        assert wait_for(a, second, finished)["status"] == "succeeded"
+        assert info(b, first)["status"] == "succeeded"
+        pd.testing.assert_frame_equal(result(a, first), result(b, first))
+        assert result(a, second).row.tolist() == list(range(100))
+        listed = requests.get(b.url + "/jobs", timeout=10).json()["jobs"]
+        assert {job["job_id"] for job in listed} == {first, second}
+        assert not (folder / "data" / "jobs" / "jobs.sqlite").exists()
+    finally:
+        for server in (*servers, redis):
+            server.stop()

@@ -1,14 +1,18 @@
-"""The job table in SQLite, as two workers share it: claims in submission order, never more running
-than the limit, progress only from the job's owner, and crashed jobs resumed or failed."""
+"""The job table, in SQLite and in a real Redis, as two workers share it: claims in submission order,
+never more running than the limit, progress only from the job's owner, and crashed jobs resumed or
+failed. One contract for both."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
+from devtools.server import ServerProcess
+from purchase.jobs.redis_table import RedisJobTable
 from purchase.jobs.schemas import Format, Status
-from purchase.jobs.table import JobTable, Record
+from purchase.jobs.table import JobTable, Record, SqliteJobTable
 
 
 def job(job_id: str, created_at: float) -> Record:
@@ -28,9 +32,14 @@ def job(job_id: str, created_at: float) -> Record:
     )
 
 
-@pytest.fixture
-def tables(tmp_path: Path) -> tuple[JobTable, JobTable]:
-    return JobTable(tmp_path / "jobs.sqlite"), JobTable(tmp_path / "jobs.sqlite")
+@pytest.fixture(params=["sqlite", "redis"])
+def tables(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[JobTable, JobTable]:
+    if request.param == "sqlite":
+        return SqliteJobTable(tmp_path / "jobs.sqlite"), SqliteJobTable(tmp_path / "jobs.sqlite")
+    redis: ServerProcess = request.getfixturevalue("redis")
+    prefix = f"test:{uuid.uuid4().hex}:"  # a namespace of its own in the session's Redis
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    return RedisJobTable(url, prefix), RedisJobTable(url, prefix)
 
 
 def test_claims_take_the_oldest_and_respect_the_limit(tables: tuple[JobTable, JobTable]) -> None:
@@ -79,13 +88,18 @@ def test_a_crashed_job_is_resumed_then_failed_after_its_attempts(tables: tuple[J
 def test_a_released_job_resumes_where_it_stopped(tables: tuple[JobTable, JobTable]) -> None:
     one, two = tables
     one.add(job("a", 1.0))
-    one.claim("w1", 1)
+    first = one.claim("w1", 1)
     one.update("a", "w1", rows_done=30, rows_failed=1)
     one.release("a", "w1", "its process stopped (exit 1)", max_attempts=3)
+    released = two.get("a")
+    assert released is not None and (released.status, released.owner, released.reason) == (Status.QUEUED, None, None)
     resumed = two.claim("w2", 1)
     assert resumed is not None and (resumed.rows_done, resumed.rows_failed, resumed.attempts) == (30, 1, 2)
+    assert first is not None and resumed.started_at == first.started_at  # the job's start, not this attempt's
     assert [r.job_id for r in two.finished_before(1e12)] == []
     two.update("a", "w2", status=Status.SUCCEEDED)
+    done = one.get("a")
+    assert done is not None and done.status is Status.SUCCEEDED and done.reason is None and done.finished_at
     assert [r.job_id for r in one.finished_before(1e12)] == ["a"]
     one.delete("a")
     assert two.get("a") is None
