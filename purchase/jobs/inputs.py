@@ -66,7 +66,7 @@ def check_header(path: Path, fmt: Format, required: Collection[str]) -> int | No
         _check_columns(list(_first_object(path)), required)
         return None
     except UNREADABLE as exc:
-        raise InvalidInput(f"file: not a readable {fmt.value} file ({_first_line(exc)})") from None
+        raise InvalidInput(f"file: not a readable {fmt.value} file ({first_line(exc, path)})") from None
 
 
 def _check_columns(names: list[str], required: Collection[str]) -> None:
@@ -220,5 +220,7 @@ def _csv_reader(path: Path) -> Any:
     return pa_csv.open_csv(path, convert_options=convert)
 
 
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+def first_line(exc: Exception, path: Path) -> str:
+    """An error's first line, short, with the file named but not where it lies on the server."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line.replace(str(path.parent) + "/", "")[:200]

@@ -18,7 +18,7 @@ from ..online import open_store
 from ..serving.filling import FeatureFiller
 from ..settings import Settings, get_settings
 from .files import JobFiles
-from .inputs import UNREADABLE, chunks, count_rows
+from .inputs import UNREADABLE, chunks, count_rows, first_line
 from .schemas import Status
 from .scoring import Model, StoreFailed, score_chunk, tally
 from .table import JobTable, Record, SqliteJobTable
@@ -108,8 +108,8 @@ def main(job_id: str, owner: str) -> int:
     except PurchaseError as exc:  # the version was deleted, or cannot be served
         table.update(job_id, owner, status=Status.FAILED, reason=exc.detail)
     except UNREADABLE as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        table.update(job_id, owner, status=Status.FAILED, reason=f"the input file cannot be read: {first}")
+        reason = f"the input file cannot be read: {first_line(exc, Path(record.input_path))}"
+        table.update(job_id, owner, status=Status.FAILED, reason=reason)
     logger.info("job %s: %s", job_id, (table.get(job_id) or record).status)
     return 0
 
