@@ -35,6 +35,7 @@ def test_every_manifest_is_listed_and_valid_kubernetes() -> None:
         "PodDisruptionBudget",
         "Ingress",
         "StatefulSet",
+        "PersistentVolumeClaim",
     }
 
 
@@ -118,3 +119,17 @@ def test_the_drift_alerts_use_exported_metrics_and_the_service_s_thresholds() ->
         assert set(re.findall(r"\b(purchase_[a-z_]+)\b", expr)) <= exported and "purchase_drift_psi" in expr
     assert float(found["PurchaseFeatureDrift"].rsplit(">=", 1)[1]) == DRIFT_PSI
     assert float(found["PurchaseFeatureDriftWatch"].rsplit(">=", 1)[1]) == WATCH_PSI
+
+
+def test_replicas_share_the_batch_jobs_volume_within_its_size() -> None:
+    docs = manifests()
+    deployment = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    settings = next(d for d in docs if d["kind"] == "ConfigMap" and "DATA_DIR" in d["data"])["data"]
+    (container,) = deployment["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == settings["DATA_DIR"])
+    volume = next(v for v in deployment["volumes"] if v["name"] == mount["name"])
+    claim = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    size = claim["spec"]["resources"]["requests"]["storage"]
+    assert size.endswith("Gi") and int(settings["JOB_STORAGE_BYTES"]) < int(size[:-2]) * 2**30
