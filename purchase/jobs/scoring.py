@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, Preprocessor
+from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, PRICE_FEATURES, Preprocessor
 from ..schemas import SparseFeatureRow, StorePredictRequest
-from ..serving.filling import ITEM_FEATURES, FeatureFiller, Source
+from ..serving.filling import FeatureFiller, Source
 from ..serving.scoring import confidence
 from .files import ERRORS_SCHEMA, RESULT_SCHEMA
 from .inputs import Chunk
@@ -76,14 +76,10 @@ async def score_chunk(chunk: Chunk, model: Model) -> ScoredChunk:
 async def _fill(columns: dict[str, np.ndarray], model: Model) -> dict[int, str]:
     """Features the file left empty, from the store (the filler /predict uses); the rows it cannot complete."""
     assert model.filler is not None
-    gaps = [
-        i
-        for i in range(len(columns["user_id"]))
-        if any(
-            columns[name][i] is None or columns[name][i] != columns[name][i]
-            for name in (*BEHAVIOUR_FEATURES, *ITEM_FEATURES)
-        )
-    ]
+    missing = np.fromiter((c is None for c in columns[CATEGORY_FEATURE]), bool, len(columns[CATEGORY_FEATURE]))
+    for name in (*BEHAVIOUR_FEATURES, *PRICE_FEATURES):
+        missing |= np.isnan(columns[name])
+    gaps = np.flatnonzero(missing).tolist()
     if not gaps:
         return {}
     names = (*ID_FIELDS, *NUMERIC_FEATURES, CATEGORY_FEATURE)
