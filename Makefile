@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
+SPARK_EVENTS ?= data/events.csv
 
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean
+.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip
 
 install: $(STAMP)
 
@@ -92,15 +94,41 @@ model-import: install
 model-delete: install
 	$(PY) -m purchase.cli.registry delete $(TAG)
 
+# The Spark extra (pyspark, and Java when the machine has none): for the Spark commands and their tests.
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): requirements-spark.txt constraints.txt $(STAMP)
+	command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-spark.txt -c constraints.txt
+	touch $@
+
+$(SPARK_EVENTS): | $(STAMP)
+	$(PY) -m purchase.cli.train --write-events $(SPARK_EVENTS)
+
+# The pipeline on Spark, in local mode (README "Large data on Spark"). Without ARGS: the synthetic log.
+spark-features: spark $(SPARK_EVENTS)
+	$(PY) -m purchase.spark features $(or $(ARGS),--events $(SPARK_EVENTS) --out data/examples --overwrite)
+
+spark-train: spark $(SPARK_EVENTS)
+	$(PY) -m purchase.spark train $(or $(ARGS),--events $(SPARK_EVENTS))
+
+spark-score: spark model
+	$(if $(ARGS),,$(MAKE) spark-features)
+	$(PY) -m purchase.spark score $(or $(ARGS),--input data/examples --keep as_of,label --out data/scores --overwrite)
+
+# The package as one zip for spark-submit's --py-files.
+spark-zip: install
+	$(PY) -m devtools.spark_zip dist/purchase.zip
+
 # Lint and types first, then every test. In-process tests alone, in seconds: PYTEST_ARGS='-m "not server"'.
-test: lint browser
+test: lint browser spark
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium, for the model page's tests in a real headless browser (driven by Playwright).
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-lint: install
+lint: install spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

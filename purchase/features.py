@@ -7,6 +7,7 @@ the matrix it scores in production are built by the same code.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,15 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, categories: Sequence[str], min_count: int = 1) -> Preprocessor:
-        values, counts = np.unique([normalize_category(c) for c in categories], return_counts=True)
-        return cls(categories=tuple(str(v) for v, n in zip(values, counts) if n >= min_count))
+        return cls.fit_counts(Counter(categories), min_count)
+
+    @classmethod
+    def fit_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> Preprocessor:
+        """From each category's row count, as Spark counts them where the rows are."""
+        merged: Counter[str] = Counter()
+        for category, n in counts.items():
+            merged[normalize_category(category)] += n
+        return cls(categories=tuple(sorted(c for c, n in merged.items() if n >= min_count)))
 
     @property
     def feature_names(self) -> list[str]:

@@ -17,7 +17,7 @@ from .. import store
 from ..settings import get_settings
 from ..training import report, synthetic
 from ..training.evaluate import format_table
-from ..training.train import TrainConfig, fit, load_dataset
+from ..training.train import Progress, TrainConfig, TrainResult, fit, load_dataset
 
 DATA_DIR = Path("data")
 
@@ -53,11 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> str:
     """Returns the new model's tag, or "" when nothing was trained."""
     args = parse_args(argv)
-    started = time.perf_counter()
-
-    def progress(message: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
-
+    progress = timed_progress()
     if args.if_empty and store.versions():
         progress(f"the store already holds {store.MODEL_NAME}; not training (--if-empty)")
         return ""
@@ -77,14 +73,29 @@ def main(argv: list[str] | None = None) -> str:
         warmup_days=args.warmup_days,
     )
     result = fit(load_dataset(config, args.events, progress), config, progress)
+    return register(result, args.promote, args.export, progress)
+
+
+def timed_progress() -> Progress:
+    """Progress lines stamped with the seconds since the command started."""
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
+
+    return progress
+
+
+def register(result: TrainResult, promote: bool, export: bool, progress: Progress) -> str:
+    """A trained version into the store (a candidate unless `promote`), with its report; returns its tag."""
     print("\nTest split (last as-of time):\n" + format_table(result.metrics) + "\n")
     if "oracle" in result.metrics:
         ratio = result.metrics["xgboost"]["auc"] / result.metrics["oracle"]["auc"]
         print(f"XGBoost test AUC / oracle AUC: {ratio:.3f}\n")
-    model = store.save(result.booster, result.preprocessor, result.metadata, promote=args.promote)
+    model = store.save(result.booster, result.preprocessor, result.metadata, promote=promote)
     progress(f"saved {model.tag} (stage {store.stage(model)})")
     progress(f"report: {report.write(str(model.tag), result.evaluation)}")
-    if args.export:
+    if export:
         progress(f"exported {store.export(str(model.tag), get_settings().model_dir)}")
     return str(model.tag)
 

@@ -56,20 +56,20 @@ def check_header(path: Path, fmt: Format, required: Collection[str]) -> int | No
     try:
         if fmt is Format.PARQUET:
             parquet = pq.ParquetFile(path)
-            _check_types(parquet.schema_arrow)
-            _check_columns(parquet.schema_arrow.names, required)
+            check_types(parquet.schema_arrow)
+            check_columns(parquet.schema_arrow.names, required)
             return int(parquet.metadata.num_rows)
         if fmt is Format.CSV:
             with _csv_reader(path) as reader:
-                _check_columns(reader.schema.names, required)
+                check_columns(reader.schema.names, required)
             return None
-        _check_columns(list(_first_object(path)), required)
+        check_columns(list(_first_object(path)), required)
         return None
     except UNREADABLE as exc:
         raise InvalidInput(f"file: not a readable {fmt.value} file ({first_line(exc, path)})") from None
 
 
-def _check_columns(names: list[str], required: Collection[str]) -> None:
+def check_columns(names: list[str], required: Collection[str]) -> None:
     unknown = [name for name in names if name not in RULES]
     if unknown:
         raise InvalidInput(f"file: unknown column {unknown[0]!r} (the columns are /predict's fields)")
@@ -80,7 +80,7 @@ def _check_columns(names: list[str], required: Collection[str]) -> None:
         raise InvalidInput(f"file: required column {missing[0]!r} is missing")
 
 
-def _check_types(schema: pa.Schema) -> None:
+def check_types(schema: pa.Schema) -> None:
     for column in schema:
         rule = RULES.get(column.name)
         if rule is None or pa.types.is_null(column.type):
@@ -143,7 +143,7 @@ def _arrow_chunks(batches: Iterable[pa.RecordBatch], size: int, skip: int, text:
     start = 0
     for table in _rebatched(batches, size):
         if start >= skip:
-            columns = {name: _values(name, table.column(name)) for name in table.column_names}
+            columns = {name: values_of(name, table.column(name)) for name in table.column_names}
             yield Chunk(start, table.num_rows, columns, text)
         start += table.num_rows
 
@@ -163,7 +163,7 @@ def _rebatched(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Tabl
         yield pa.Table.from_batches(pending)
 
 
-def _values(name: str, column: pa.ChunkedArray) -> Any:
+def values_of(name: str, column: pa.ChunkedArray) -> Any:
     """Numbers as float64 (NaN: missing); strings as Arrow arrays. A number column read as text (CSV) is
     converted at once when every value parses, else left as text for the row checks to name the bad rows."""
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):

@@ -6,9 +6,11 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 METRICS: tuple[str, ...] = ("auc", "pr_auc", "log_loss", "brier", "ece")
+ECE_BINS = 10
+PROBABILITY_FLOOR = 1e-7  # scores are clipped to [floor, 1 - floor]: log loss stays finite
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
     """Mean |observed rate - mean prediction| over equal-width probability bins, weighted by bin size."""
     which = np.minimum((p * bins).astype(int), bins - 1)
     total = 0.0
@@ -20,7 +22,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 
 def evaluate(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
+    p = np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return {
         "auc": float(roc_auc_score(y, p)),
         "pr_auc": float(average_precision_score(y, p)),

@@ -7,6 +7,7 @@ every candidate pair of an as-of time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -28,25 +29,52 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 EVENT_TYPES = frozenset({"view", "cart", "remove_from_cart", "purchase"})
 DAY = pd.Timedelta(days=1)
+EXAMPLE_COLUMNS: tuple[str, ...] = (
+    *ID_FIELDS,
+    "as_of",
+    *BEHAVIOUR_FEATURES,
+    *PRICE_FEATURES,
+    CATEGORY_FEATURE,
+    "label",
+)
 
 
 def read_events(path: Path) -> pd.DataFrame:
     """Read and check a CSV event log; raises ValueError naming what is wrong."""
     events = pd.read_csv(path, dtype={"product_id": str, "user_id": str, "user_session": str, "category_code": str})
-    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
-    unknown = set(events["event_type"].unique()) - EVENT_TYPES
-    if unknown:
-        raise ValueError(f"{path}: unknown event_type values {sorted(unknown)}")
-    events["event_time"] = pd.to_datetime(events["event_time"], utc=True).dt.tz_localize(None)
+    check_columns(events.columns, str(path))
+    check_event_types(events["event_type"].unique(), str(path))
+    events["event_time"] = parse_times(events["event_time"])
     return events
 
 
+def check_columns(columns: Iterable[str], source: str) -> None:
+    missing = [c for c in EVENT_COLUMNS if c not in set(columns)]
+    if missing:
+        raise ValueError(f"{source}: missing columns {missing}")
+
+
+def check_event_types(found: Iterable[object], source: str) -> None:
+    unknown = set(found) - EVENT_TYPES
+    if unknown:
+        raise ValueError(f"{source}: unknown event_type values {sorted(map(str, unknown))}")
+
+
+def parse_times(times: pd.Series) -> pd.Series:
+    """Event times as naive UTC timestamps, whatever zone the log writes them in."""
+    return pd.to_datetime(times, utc=True).dt.tz_localize(None)
+
+
 def snapshot_times(events: pd.DataFrame, warmup_days: int, horizon_days: int, step_days: int) -> list[pd.Timestamp]:
+    return times_between(events["event_time"].min(), events["event_time"].max(), warmup_days, horizon_days, step_days)
+
+
+def times_between(
+    first_event: pd.Timestamp, last_event: pd.Timestamp, warmup_days: int, horizon_days: int, step_days: int
+) -> list[pd.Timestamp]:
     """As-of times: midnights, after a warm-up of history, with a full label window after each."""
-    first = events["event_time"].min().normalize()
-    last = events["event_time"].max().normalize() + DAY
+    first = first_event.normalize()
+    last = last_event.normalize() + DAY
     times = []
     t = first + warmup_days * DAY
     while t + horizon_days * DAY <= last:
@@ -56,29 +84,57 @@ def snapshot_times(events: pd.DataFrame, warmup_days: int, horizon_days: int, st
 
 
 def build_examples(events: pd.DataFrame, as_of_times: list[pd.Timestamp], horizon_days: int) -> pd.DataFrame:
-    frames = [_snapshot(events, t, horizon_days) for t in as_of_times]
+    frames = [with_prices(candidates(events, t, horizon_days), item_prices(events, t)) for t in as_of_times]
     return pd.concat(frames, ignore_index=True)
 
 
-def price_in_effect(before: pd.DataFrame, window: pd.DataFrame, items: pd.Series) -> pd.DataFrame:
+def with_prices(rows: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """Candidate rows joined with the prices in effect; rows without a usable price cannot be requested
+    through the API, so they are not trained on (the base price is at least the price)."""
+    out = rows.merge(prices, on=["item_id", "as_of"], how="inner")  # keeps the rows' order
+    out = out[out["item_price"] > 0]
+    return out[list(EXAMPLE_COLUMNS)].reset_index(drop=True)
+
+
+def price_in_effect(before: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
     """Each item's price and category code in effect at the as-of time (`online.definitions`): those
     of its first event in the look-ahead `window`, else of its last event in `before` (the last 30 days).
     A price from before the as-of time would be last week's during a promotion."""
     columns = ["price", "category_code"]
     first_after = window.sort_values("event_time", kind="stable").groupby("product_id")[columns].first()
     last_before = before.sort_values("event_time", kind="stable").groupby("product_id")[columns].last()
-    upcoming = first_after.reindex(items).reset_index(drop=True)
+    items = first_after.index.union(last_before.index)
+    upcoming = first_after.reindex(items)
     known = upcoming["price"].notna()
-    return upcoming.where(known, last_before.reindex(items).reset_index(drop=True), axis=0)
+    return upcoming.where(known, last_before.reindex(items), axis=0)
 
 
-def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+def item_prices(events: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
+    """The price features and category of every item with an event in the 30 days before `t` or the
+    look-ahead after it. An item's row depends on that item's events alone."""
+    times = events["event_time"]
+    before = events[(times < t) & (times >= t - WINDOW_DAYS * DAY)]
+    in_effect = price_in_effect(before, events[(times >= t) & (times < t + LOOKAHEAD_DAYS * DAY)])
+    price = in_effect["price"].to_numpy(dtype=np.float64)
+    day = t.floor("D")
+    base_events = events[(times >= day - WINDOW_DAYS * DAY) & (times < day)]
+    window_max = base_events.groupby("product_id")["price"].max().reindex(in_effect.index).to_numpy(np.float64)
+    out = pd.DataFrame({"item_id": in_effect.index.to_numpy(), "as_of": t, "item_price": price})
+    out["item_base_price"] = np.fmax(window_max, price)
+    out["item_discount_pct"] = 100.0 * (1.0 - out["item_price"] / out["item_base_price"])  # 0 <= price <= base
+    codes = in_effect["category_code"]
+    out[CATEGORY_FEATURE] = [category_of(code if isinstance(code, str) else None) for code in codes]
+    return out
+
+
+def candidates(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """The behaviour features and label of every pair a user viewed in the 30 days before `t`, sorted
+    by user and item. A user's rows depend on that user's events alone."""
     past = events[events["event_time"] < t]
     w30 = past[past["event_time"] >= t - WINDOW_DAYS * DAY]
     w7 = w30[w30["event_time"] >= t - RECENT_DAYS * DAY]
     is_view30 = w30["event_type"] == "view"
 
-    # Candidates: pairs the user viewed in the last 30 days.
     rows = w30.loc[is_view30, ["user_id", "product_id"]].drop_duplicates().sort_values(["user_id", "product_id"])
     rows = rows.reset_index(drop=True)
     user = rows["user_id"]
@@ -124,22 +180,6 @@ def _snapshot(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.Da
     out["item_cart_count"] = per_pair(w30, "cart")
 
     future = events[(events["event_time"] >= t) & (events["event_time"] < t + horizon_days * DAY)]
-    item = rows["product_id"]
-    in_effect = price_in_effect(w30, future[future["event_time"] < t + LOOKAHEAD_DAYS * DAY], item)
-    price = in_effect["price"].to_numpy(dtype=np.float64)
-    day = t.floor("D")
-    base_events = events[(events["event_time"] >= day - WINDOW_DAYS * DAY) & (events["event_time"] < day)]
-    window_max = base_events.groupby("product_id")["price"].max().reindex(item).to_numpy(dtype=np.float64)
-    out["item_price"] = price
-    out["item_base_price"] = np.fmax(window_max, price)
-    out["item_discount_pct"] = 100.0 * (1.0 - out["item_price"] / out["item_base_price"])  # 0 <= price <= base
-    codes = in_effect["category_code"]
-    out[CATEGORY_FEATURE] = [category_of(code if isinstance(code, str) else None) for code in codes]
-
     bought = future.loc[future["event_type"] == "purchase", ["user_id", "product_id"]].drop_duplicates()
     out["label"] = pair.isin(pd.MultiIndex.from_frame(bought)).astype(np.int8)
-    # Rows without a usable price cannot be requested through the API, so they are not trained on.
-    out = out[out["item_price"] > 0]  # the base price is at least the price
-    return out[[*ID_FIELDS, "as_of", *BEHAVIOUR_FEATURES, *PRICE_FEATURES, CATEGORY_FEATURE, "label"]].reset_index(
-        drop=True
-    )
+    return out

@@ -93,6 +93,20 @@ def split_by_time(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, p
     )
 
 
+def booster_params(config: TrainConfig) -> dict[str, Any]:
+    """XGBoost's parameters, the same for the pandas and the Spark path."""
+    return {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "max_depth": config.max_depth,
+        "learning_rate": config.learning_rate,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "seed": config.seed,
+    }
+
+
 def fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
@@ -104,17 +118,7 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
     x_train, x_val, x_test = (preprocessor.transform(frame) for frame in (train, val, test))
     y_train, y_val, y_test = (frame["label"].to_numpy() for frame in (train, val, test))
 
-    params = {
-        "objective": "binary:logistic",
-        "eval_metric": "logloss",
-        "tree_method": "hist",
-        "max_depth": config.max_depth,
-        "learning_rate": config.learning_rate,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "seed": config.seed,
-        "nthread": os.cpu_count() or 1,
-    }
+    params = {**booster_params(config), "nthread": os.cpu_count() or 1}
     progress(
         f"training XGBoost (up to {config.max_rounds} rounds, early stopping after {config.early_stopping_rounds})"
     )
@@ -143,21 +147,49 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
     progress("global feature importance: exact contributions on the test split")
     evaluation = measure(y_test, scores, booster, preprocessor, x_test, config.seed)
 
-    metadata = {
+    metadata = describe(
+        booster,
+        preprocessor,
+        metrics,
+        x_train,
+        source=dataset.source,
+        fingerprint=fingerprint(dataset.examples),
+        rows={"train": len(train), "validation": len(val), "test": len(test)},
+        positive_rate_test=float(y_test.mean()),
+        config=asdict(config),
+    )
+    return TrainResult(booster, preprocessor, metrics, evaluation, metadata)
+
+
+def describe(
+    booster: xgb.Booster,
+    preprocessor: Preprocessor,
+    metrics: dict[str, dict[str, float]],
+    x_train: np.ndarray,
+    *,
+    source: str,
+    fingerprint: str,
+    rows: dict[str, int],
+    positive_rate_test: float,
+    config: dict[str, Any],
+    packages: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A version's metadata in the store, whichever engine trained it; `x_train`: the training matrix
+    (or, on Spark, a sample of it) that /drift's reference bins are drawn from."""
+    return {
         "metrics": metrics,
-        "feature_names": names,
+        "feature_names": preprocessor.feature_names,
         "categories": list(preprocessor.categories),
-        "data_source": dataset.source,
-        "data_fingerprint": fingerprint(dataset.examples),
-        "rows": {"train": len(train), "validation": len(val), "test": len(test)},
-        "positive_rate_test": float(y_test.mean()),
-        "best_rounds": best_rounds,
+        "data_source": source,
+        "data_fingerprint": fingerprint,
+        "rows": rows,
+        "positive_rate_test": positive_rate_test,
+        "best_rounds": booster.num_boosted_rounds(),
         # What /drift compares traffic with: the training split's bins (purchase.drift).
         "drift_reference": reference_of(preprocessor, x_train, booster.inplace_predict(x_train)).model_dump(),
-        "config": asdict(config),
+        "config": config,
         "library_versions": {
             "xgboost": xgb.__version__,
-            **{pkg: version(pkg) for pkg in ("bentoml", "scikit-learn", "numpy", "pandas")},
+            **{pkg: version(pkg) for pkg in ("bentoml", "scikit-learn", "numpy", "pandas", *packages)},
         },
     }
-    return TrainResult(booster, preprocessor, metrics, evaluation, metadata)
