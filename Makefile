@@ -10,7 +10,7 @@ SPARK_EVENTS ?= data/events.csv
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip
+.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip bench-spark
 
 install: $(STAMP)
 
@@ -115,6 +115,10 @@ spark-train: spark $(SPARK_EVENTS)
 spark-score: spark model
 	$(if $(ARGS),,$(MAKE) spark-features)
 	$(PY) -m purchase.spark score $(or $(ARGS),--input data/examples --keep as_of,label --out data/scores --overwrite)
+
+# pandas against Spark's local mode on 1M and 10M events (about half an hour; not part of make bench).
+bench-spark: model spark bench-tools
+	$(PY) -m benchmarks.spark $(ARGS)
 
 # The package as one zip for spark-submit's --py-files.
 spark-zip: install

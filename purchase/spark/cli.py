@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--master", help="Spark master (default: local[*], or what spark-submit sets)")
     parser.add_argument("--partitions", type=int, help="shuffle partitions: the pieces each step splits data into")
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting, e.g. spark.driver.memory=8g"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     features = commands.add_parser("features", help="derive labelled examples from an event log")
@@ -55,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "train" and not (args.events or args.examples):
         parser.error("train: one of --events or --examples is required")
+    if any("=" not in setting for setting in args.conf):
+        parser.error("--conf takes KEY=VALUE")
     return args
 
 
@@ -75,7 +80,8 @@ def _run(args: argparse.Namespace) -> str:
 
     progress = timed_progress()
     model = store.get(args.model) if args.command == "score" else None  # an unknown tag: before any work
-    spark = session.start(f"purchase-{args.command}", args.master, args.partitions)
+    conf = dict(setting.split("=", 1) for setting in args.conf)
+    spark = session.start(f"purchase-{args.command}", args.master, args.partitions, conf)
     if model is not None:
         return commands.score(spark, args, model, progress)
     if args.command == "features":

@@ -58,6 +58,7 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
         n_estimators=config.max_rounds,
         early_stopping_rounds=config.early_stopping_rounds,
         num_workers=workers,
+        verbose=False,  # no log line per round
         **params,
     )
     fitting = matrix.where(F.col("split") != "test").withColumn("is_validation", F.col("split") == "validation")

@@ -12,8 +12,11 @@ from pyspark.sql import SparkSession
 LOCAL = "local[*]"
 
 
-def start(app: str, master: str | None = None, partitions: int | None = None) -> SparkSession:
-    """`partitions`: how many pieces each shuffle (and each derivation step) splits the data into."""
+def start(
+    app: str, master: str | None = None, partitions: int | None = None, conf: dict[str, str] | None = None
+) -> SparkSession:
+    """`partitions`: how many pieces each shuffle (and each derivation step) splits the data into; `conf`:
+    any other Spark settings (spark.driver.memory, spark.executor.memory, ...)."""
     # PySpark warns on every call that it does not fully support pandas 3; the parity tests are the check.
     os.environ["PYTHONWARNINGS"] = "ignore::FutureWarning"  # read by the Python workers Spark starts
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
@@ -31,6 +34,8 @@ def start(app: str, master: str | None = None, partitions: int | None = None) ->
     )
     if partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -19,6 +19,7 @@ import pytest
 
 from devtools.server import ROOT, ServerProcess
 from purchase import store
+from purchase.training import synthetic
 from tests.helpers import Trained
 from tests.integration.conftest import start
 
@@ -56,6 +57,9 @@ def readme_server(tmp_path_factory: pytest.TempPathFactory, v1: Trained) -> Iter
     home = folder / "home"
     shutil.copytree(Path(os.environ["BENTOML_HOME"]) / "models", home / "models")
     env = {"BENTOML_HOME": str(home), "MODEL_DIR": str(folder / "models"), "FEATURE_DB": str(folder / "f.sqlite")}
+    # The Spark commands' log (the Makefile's SPARK_EVENTS): a small one, so their run stays short here.
+    env["SPARK_EVENTS"] = str(folder / "events.csv")
+    synthetic.generate(n_users=150, n_days=60, seed=3).events.to_csv(env["SPARK_EVENTS"], index=False)
     store.export(str(v1.model.tag), folder / "models")
     command = [sys.executable, "-m", "purchase.cli.features"]
     subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, timeout=600)
@@ -70,7 +74,7 @@ def test_every_example_is_run_or_says_why_not() -> None:
     assert sum(e.skipped_because is None for e in found) >= 8
 
 
-@pytest.mark.timeout(900)  # it trains several versions, as a reader of the README does
+@pytest.mark.timeout(1500)  # it trains several versions (one on Spark), as a reader of the README does
 def test_the_readme_top_to_bottom(readme_server: tuple[ServerProcess, dict]) -> None:
     server, env = readme_server
     port = server.url.rsplit(":", 1)[1]

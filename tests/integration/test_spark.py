@@ -49,7 +49,9 @@ def log_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     viewer = log[log["event_type"] == "view"].sample(40, random_state=1).assign(user_id="viewer", user_session="s1")
     log = pd.concat([log, viewer], ignore_index=True)
     log.loc[log.sample(300, random_state=2).index, "category_code"] = None
-    log.loc[log["product_id"] == log["product_id"].iloc[0], "category_code"] = None  # an item without any
+    items = log["product_id"].drop_duplicates()
+    log.loc[log["product_id"] == items.iloc[0], "category_code"] = None  # an item without any
+    log.loc[log["product_id"] == items.iloc[1], "price"] = None  # an item never priced: no examples
     log.loc[log.sample(100, random_state=3).index, "price"] = None
     path = tmp_path_factory.mktemp("spark-log") / "events.csv"
     log.to_csv(path, index=False)
@@ -92,6 +94,8 @@ def test_spark_examples_equal_the_pandas_examples_from_csv_and_parquet(
 ) -> None:
     assert pandas_examples["cart_to_purchase_ratio"].isna().any()  # the NaN positions are compared too
     assert (pandas_examples[CATEGORY_FEATURE] == "unknown").any()
+    never_priced = pd.read_csv(log_csv).groupby("product_id")["price"].count().eq(0)
+    assert never_priced.sum() == 1 and never_priced.idxmax() not in set(pandas_examples["item_id"])
     assert (pandas_examples["item_discount_pct"] > 0).any()  # promotions: the price rule is exercised
     parquet = tmp_path / "events.parquet"
     events.read_events(log_csv).to_parquet(parquet)  # event times as timestamps, not text
@@ -239,6 +243,7 @@ def test_spark_submit_scores_with_the_package_zip(v1: Trained, test_rows: pd.Dat
     assert len(pd.read_parquet(tmp_path / "out" / "predictions")) == 398
 
 
+@pytest.mark.timeout(900)  # trains on Spark in a process of its own
 def test_a_spark_trained_version_is_stored_like_a_pandas_one_and_served(
     tmp_path_factory: pytest.TempPathFactory, log_csv: Path, v1: Trained
 ) -> None:

@@ -72,6 +72,15 @@ def test_fit_keeps_categories_seen_often_enough() -> None:
     assert pre.categories == ("books", "toys")
 
 
+def test_fit_from_counts_merges_spellings_before_the_minimum() -> None:
+    """Spark counts raw categories where the rows are: "Toys" once and "toys " once are two of one."""
+    counts = {"Books": 1, "books": 2, "Toys": 1, "toys ": 1, "garden": 1, "Zoo": 5}
+    assert Preprocessor.fit_counts(counts, min_count=2).categories == ("books", "toys", "zoo")
+    assert Preprocessor.fit_counts(counts, min_count=2) == Preprocessor.fit(
+        [name for name, n in counts.items() for _ in range(n)], min_count=2
+    )
+
+
 def test_round_trip_and_contract_check() -> None:
     assert Preprocessor.from_dict(PRE.to_dict()) == PRE
     broken = {**PRE.to_dict(), "feature_names": list(reversed(PRE.feature_names))}
