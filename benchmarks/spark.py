@@ -48,38 +48,52 @@ def log_file(users: int) -> tuple[Path, int]:
         return path, sum(1 for _ in lines) - 1
 
 
-def measured(command: list[str]) -> tuple[float, int]:
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds and peak resident bytes of the command's whole process tree."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    root, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass  # a worker ended between listing and reading
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"{command[:4]} failed: {process.stderr.read()[-2000:] if process.stderr else ''}")
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: Spark's warnings must not fill it
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        root, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass  # a worker ended between listing and reading
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{command[:4]} failed: {errors.read()[-2000:]}")
     return seconds, peak
 
 
 def derivation(log: Path, events: int, runs: int) -> dict[str, dict[str, float]]:
+    pandas = [sys.executable, "-c", PANDAS, str(log), str(DATA / "examples-pandas.parquet")]
+    spark = [*spark_command(events), "features", "--events", str(log), "--out", str(DATA / "examples-spark")]
+    return compared({"pandas": pandas, "spark": [*spark, "--overwrite"]}, runs)
+
+
+def training(log: Path, events: int, runs: int) -> dict[str, dict[str, float]]:
+    """Derivation and training to a stored version, each command into a scratch store."""
+    env = {**os.environ, "BENTOML_HOME": tempfile.mkdtemp(prefix="bench-spark-home-")}
+    pandas = [sys.executable, "-m", "purchase.cli.train", "--events", str(log)]
+    return compared({"pandas": pandas, "spark": [*spark_command(events), "train", "--events", str(log)]}, runs, env)
+
+
+def spark_command(events: int) -> list[str]:
+    """Local mode on both cores, one bucket per 300,000 events."""
     partitions = str(max(4, events // 300_000))
-    commands = {
-        "pandas": [sys.executable, "-c", PANDAS, str(log), str(DATA / "examples-pandas.parquet")],
-        "spark": [
-            *(sys.executable, "-m", "purchase.spark", "--partitions", partitions),
-            *("--conf", "spark.driver.memory=8g", "features", "--events", str(log)),
-            *("--out", str(DATA / "examples-spark"), "--overwrite"),
-        ],
-    }
+    return [sys.executable, "-m", "purchase.spark", "--partitions", partitions, "--conf", "spark.driver.memory=8g"]
+
+
+def compared(
+    commands: dict[str, list[str]], runs: int, env: dict[str, str] | None = None
+) -> dict[str, dict[str, float]]:
     results: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
     for _ in range(runs):  # interleaved: the machine's noise falls on both
         for name, command in commands.items():
-            results[name].append(measured(command))
+            results[name].append(measured(command, env))
             print(f"  {name}: {results[name][-1][0]:.1f} s, {results[name][-1][1] / 2**30:.2f} GiB", flush=True)
     return {
         name: {
@@ -112,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs at 1M events (one at 10M)")
     parser.add_argument("--sizes", default="1M,10M")
+    parser.add_argument("--train", default="1M", help="sizes where training is measured too (none: '')")
     args = parser.parse_args()
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     tag = store.production_tag() or str(store.versions()[-1].tag)
@@ -123,7 +138,10 @@ def main() -> None:
     for size in args.sizes.split(","):
         log, events = log_file(SIZES[size])
         print(f"{size}: {events:,} events", flush=True)
-        report[size] = {"events": events, **derivation(log, events, args.runs if size == "1M" else 1)}
+        runs = args.runs if size == "1M" else 1
+        report[size] = {"events": events, **derivation(log, events, runs)}
+        if size in args.train.split(","):
+            report[f"{size} training"] = {"events": events, **training(log, events, runs)}
     report["scoring"] = scoring(tag)
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     out = ROOT / "benchmarks" / "results" / f"spark-{stamp}"
@@ -136,10 +154,10 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Spark local mode against pandas ({report['cpus']} cores, {report['memory_gib']:.0f} GiB)",
         "",
-        "| log | events | pandas time | Spark time | pandas peak | Spark peak | runs |",
+        "| log (step) | events | pandas time | Spark time | pandas peak | Spark peak | runs |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for size in SIZES:
+    for size in (name for base in SIZES for name in (base, f"{base} training")):
         if size in report:
             r = report[size]
             lines.append(
