@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.spark-installed
 SPARK_EVENTS ?= data/events.csv
+SPARK_SCORE_DEFAULTS := --input data/examples --keep as_of,label --out data/scores --overwrite  # (a comma: not inline in $(or))
 
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
@@ -114,7 +115,7 @@ spark-train: spark $(SPARK_EVENTS)
 
 spark-score: spark model
 	$(if $(ARGS),,$(MAKE) spark-features)
-	$(PY) -m purchase.spark score $(or $(ARGS),--input data/examples --keep as_of,label --out data/scores --overwrite)
+	$(PY) -m purchase.spark score $(or $(ARGS),$(SPARK_SCORE_DEFAULTS))
 
 # pandas against Spark's local mode on 1M and 10M events (about half an hour; not part of make bench).
 bench-spark: model spark bench-tools

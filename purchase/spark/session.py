@@ -10,6 +10,7 @@ import warnings
 from pyspark.sql import SparkSession
 
 LOCAL = "local[*]"
+LOCAL_PARTITIONS_PER_CORE = 2
 
 
 def start(
@@ -32,6 +33,8 @@ def start(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    if partitions is None and not submitted and not master:
+        partitions = LOCAL_PARTITIONS_PER_CORE * (os.cpu_count() or 1)  # Spark's 200 suit a cluster, not one machine
     if partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
     for key, value in (conf or {}).items():
