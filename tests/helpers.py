@@ -12,6 +12,8 @@ from typing import cast
 import bentoml
 import cloudpickle
 import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
 
 from purchase import store
 from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMERIC_FEATURES
@@ -20,6 +22,23 @@ from purchase.training.train import Dataset, TrainConfig, TrainResult, load_data
 SMALL = TrainConfig(n_users=300, n_days=63, min_category_count=5)
 KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other", "client")}
 ADMIN_KEY = "admin-key-0123456789"
+
+
+class _FromAddress(HTTPAdapter):
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, source_address=(self.host, 0), **kwargs)  # type: ignore[arg-type]
+
+
+def from_address(host: str) -> requests.Session:
+    """A session whose connections leave from another loopback address (all of 127/8 is local), so a test
+    that empties its client address's rate-limit bucket leaves the other tests' bucket alone."""
+    session = requests.Session()
+    session.mount("http://", _FromAddress(host))
+    return session
 
 
 def quiet(_: str) -> None:

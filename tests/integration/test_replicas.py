@@ -313,4 +313,5 @@ def test_the_rate_limit_holds_across_replicas_and_workers(limited: list[ServerPr
         list(pool.map(client, range(connections)))
     accepted, span = accepted_within(calls)
     allowed = RATE + RATE * span  # the burst, then the refill
-    assert 0.9 * allowed <= accepted <= 1.1 * allowed, (accepted, allowed, len(calls))
+    # Fewer calls than that (a slow machine) must all pass: the lower bound follows what was sent.
+    assert 0.9 * min(allowed, len(calls)) <= accepted <= 1.1 * allowed, (accepted, allowed, len(calls))
