@@ -35,13 +35,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     features = commands.add_parser("features", help="derive labelled examples from an event log")
     train = commands.add_parser("train", help="train a version on Spark and save it to the model store")
     for command in (features, train):
-        source = command.add_mutually_exclusive_group(required=command is features)
+        source = command.add_mutually_exclusive_group(required=True)
         source.add_argument("--events", help="event log: CSV (by its suffix) or Parquet, any Hadoop path")
+        if command is train:
+            source.add_argument("--examples", help="examples written by the features command, instead of --events")
         command.add_argument("--horizon-days", type=int, default=defaults.horizon_days)
         command.add_argument("--warmup-days", type=int, default=defaults.warmup_days)
         command.add_argument("--step-days", type=int, default=defaults.step_days)
     features.add_argument("--out", required=True, help="where the examples go (Parquet)")
-    train.add_argument("--examples", help="examples written by the features command, instead of --events")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--workers", type=int, help="XGBoost workers (default: Spark's default parallelism)")
     train.add_argument("--promote", action="store_true", help="mark the new version as the production model")
@@ -56,8 +57,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for command in (features, score):
         command.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     args = parser.parse_args(argv)
-    if args.command == "train" and not (args.events or args.examples):
-        parser.error("train: one of --events or --examples is required")
     if any("=" not in setting for setting in args.conf):
         parser.error("--conf takes KEY=VALUE")
     return args

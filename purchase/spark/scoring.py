@@ -30,7 +30,7 @@ def score(
     frame: DataFrame, booster: xgb.Booster, preprocessor: Preprocessor, threshold: float, keep: tuple[str, ...]
 ) -> DataFrame:
     """`keep`: columns carried through to the output unchecked (keys, dates); the others must be
-    /predict's fields. ValueError (InvalidInput) naming a column that does not fit, before any work."""
+    /predict's fields. ValueError (--keep) or InvalidInput naming a column that does not fit, before any work."""
     absent = [name for name in keep if name not in frame.columns]
     if absent:
         raise ValueError(f"--keep: no column {absent[0]!r} in the input")

@@ -141,6 +141,13 @@ def test_a_bad_log_fails_before_any_work_with_one_line(
     assert not (tmp_path / "out").exists()
 
 
+def test_train_takes_a_log_or_examples_not_both(capsys: pytest.CaptureFixture) -> None:
+    assert run("train", "--events", "log.csv", "--examples", "examples/") == 2
+    assert "argument --examples: not allowed with argument --events" in capsys.readouterr().err
+    assert run("train") == 2
+    assert "one of the arguments --events --examples is required" in capsys.readouterr().err
+
+
 def test_spark_metrics_equal_scikit_learns(spark: SparkSession) -> None:
     rng = np.random.default_rng(0)
     p = np.round(rng.uniform(size=4000), 2)  # ties between rows: ranks must count them together
