@@ -11,17 +11,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .. import store
-from ..training.train import Progress, TrainConfig, TrainResult
+from ..training.train import Progress, TrainConfig, TrainResult, check_split_times
 from . import derive, fit, logs, paths, scoring, session
 
 
 def examples_of(spark: SparkSession, args: argparse.Namespace, progress: Progress) -> DataFrame:
     log = logs.read_log(spark, args.events).persist(StorageLevel.MEMORY_AND_DISK)
     times = derive.as_of_times(log, args.warmup_days, args.horizon_days, args.step_days)
-    if len(times) < 3:
-        raise ValueError(
-            f"the log spans too few days for 3 as-of times (found {len(times)}); lower --warmup-days or --horizon-days"
-        )
+    check_split_times(times)
     buckets = session.shuffle_partitions(spark)
     progress(f"deriving features at {len(times)} as-of times in {buckets} buckets of users and of items")
     return derive.examples(log, times, args.horizon_days, buckets)

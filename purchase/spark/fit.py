@@ -21,7 +21,7 @@ from xgboost.spark import SparkXGBClassifier
 
 from ..features import CATEGORY_FEATURE, Preprocessor
 from ..training.evaluation import measure
-from ..training.train import Progress, TrainConfig, TrainResult, booster_params, describe
+from ..training.train import Progress, TrainConfig, TrainResult, booster_params, describe, validation_time
 from .frames import one_row
 from .matrix import MatrixColumns, model_matrix, with_probabilities
 from .metrics import evaluate
@@ -32,11 +32,9 @@ DRIFT_ROWS = 200_000  # training rows drawn for /drift's reference bins (deciles
 
 def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, progress: Progress) -> TrainResult:
     examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
-    times = sorted(row.as_of for row in examples.select("as_of").distinct().collect())
-    if len(times) < 3:
-        raise ValueError(f"the examples span {len(times)} as-of times; at least 3 are needed (train, validation, test)")
-    split = F.when(F.col("as_of") < F.lit(times[-2]), "train").when(F.col("as_of") == F.lit(times[-2]), "validation")
-    examples = examples.withColumn("split", split.otherwise("test"))
+    cut = F.lit(validation_time(row.as_of for row in examples.select("as_of").distinct().collect()))
+    split = F.when(F.col("as_of") < cut, "train").when(F.col("as_of") == cut, "validation").otherwise("test")
+    examples = examples.withColumn("split", split)
     sizes = {row.split: int(row["count"]) for row in examples.groupBy("split").count().collect()}
     rows = {name: sizes.get(name, 0) for name in ("train", "validation", "test")}
     progress(f"split by time: train {rows['train']:,}, validation {rows['validation']:,}, test {rows['test']:,} rows")

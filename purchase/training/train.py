@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -75,22 +75,32 @@ def load_dataset(config: TrainConfig, events_path: Path | None, progress: Progre
             )
 
     times = events.snapshot_times(log, config.warmup_days, config.horizon_days, config.step_days)
-    if len(times) < 3:
-        raise ValueError(
-            f"the log spans too few days for 3 as-of times (found {len(times)}); lower --warmup-days or --horizon-days"
-        )
+    check_split_times(times)
     progress(f"{len(log):,} events; deriving features at {len(times)} as-of times")
     return Dataset(events.build_examples(log, times, config.horizon_days), source, oracle)
 
 
+def check_split_times(times: Sequence[object]) -> None:
+    """The time split needs three as-of times; checked before the examples are derived, too."""
+    if len(times) < 3:
+        raise ValueError(
+            f"{len(times)} as-of times, and the time split needs 3 (train, validation, test): "
+            "lower --warmup-days or --horizon-days, or give a longer log"
+        )
+
+
+def validation_time(times: Iterable[Any]) -> Any:
+    """The time split, for both engines: the last as-of time → test, the one before (returned) →
+    validation, the earlier ones → train."""
+    ordered = sorted(set(times))
+    check_split_times(ordered)
+    return ordered[-2]
+
+
 def split_by_time(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Last as-of time → test, the one before → validation, the rest → train."""
-    times = sorted(examples["as_of"].unique())
-    return (
-        examples[examples["as_of"] < times[-2]],
-        examples[examples["as_of"] == times[-2]],
-        examples[examples["as_of"] == times[-1]],
-    )
+    cut = validation_time(examples["as_of"].unique())
+    as_of = examples["as_of"]
+    return examples[as_of < cut], examples[as_of == cut], examples[as_of > cut]
 
 
 def booster_params(config: TrainConfig) -> dict[str, Any]:

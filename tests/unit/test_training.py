@@ -309,3 +309,8 @@ def test_examples_of_several_as_of_times_have_one_row_index(log: synthetic.Synth
     examples = events.build_examples(log.events, times, 7)
     assert examples["as_of"].nunique() == 2
     assert examples.index.equals(pd.RangeIndex(len(examples)))
+
+
+def test_a_log_too_short_for_the_time_split_is_refused_before_any_derivation() -> None:
+    with pytest.raises(ValueError, match=r"^2 as-of times, and the time split needs 3 \(train, validation, test\)"):
+        load_dataset(replace(SMALL, n_days=45), None, quiet)
