@@ -13,6 +13,20 @@ LOCAL = "local[*]"
 LOCAL_PARTITIONS_PER_CORE = 2
 
 
+def settings(master: str | None, submitted: bool, partitions: int | None) -> dict[str, str]:
+    """The session's settings. `submitted`: spark-submit launched us and set the master (unless `master`
+    names one). Only local mode binds the driver to loopback and defaults the shuffle partitions to a
+    few per core (Spark's 200 suit a cluster, not one machine); a cluster master keeps Spark's own."""
+    chosen = master or (None if submitted else LOCAL)
+    found: dict[str, str] = {} if chosen is None else {"spark.master": chosen}
+    if chosen is not None and chosen.startswith("local"):
+        found |= {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
+        partitions = partitions or LOCAL_PARTITIONS_PER_CORE * (os.cpu_count() or 1)
+    if partitions is not None:
+        found["spark.sql.shuffle.partitions"] = str(partitions)
+    return found
+
+
 def start(
     app: str, master: str | None = None, partitions: int | None = None, conf: dict[str, str] | None = None
 ) -> SparkSession:
@@ -21,23 +35,16 @@ def start(
     # PySpark warns on every call that it does not fully support pandas 3; the parity tests are the check.
     os.environ["PYTHONWARNINGS"] = "ignore::FutureWarning"  # read by the Python workers Spark starts
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
-    builder = SparkSession.builder.appName(app)
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # launched by spark-submit, which set the master
-    if master or not submitted:
-        builder = builder.master(master or LOCAL)
-        # Local mode: the workers must be this interpreter, which has the project's packages.
+    chosen = settings(master, "PYSPARK_GATEWAY_PORT" in os.environ, partitions)
+    if chosen.get("spark.master", "").startswith("local"):  # the workers must be this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-    builder = (
-        builder.config("spark.sql.session.timeZone", "UTC")  # event times are UTC, as in the pandas path
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    if partitions is None and not submitted and not master:
-        partitions = LOCAL_PARTITIONS_PER_CORE * (os.cpu_count() or 1)  # Spark's 200 suit a cluster, not one machine
-    if partitions is not None:
-        builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
-    for key, value in (conf or {}).items():
+    fixed = {
+        "spark.sql.session.timeZone": "UTC",  # event times are UTC, as in the pandas path
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    builder = SparkSession.builder.appName(app)
+    for key, value in (chosen | fixed | (conf or {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
