@@ -7,12 +7,17 @@
 `bentoml serve <bento>` resolves `:latest` against whatever store it runs beside, so the Bento never
 relies on it: the model goes in by version, and a Bento argument (`model`) tells the service which
 one to serve, wherever the Bento runs. DEFAULT_MODEL in the environment still overrides it.
+
+The Bento installs requirements.txt with XGBoost's CPU-only distribution (`xgboost-cpu`, the same
+`xgboost` module and version): the service predicts on the CPU, and the default wheel's CUDA and
+NCCL libraries would make up most of the image.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,22 @@ from ..serving.startup import BUILDING
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build"
+BENTO_REQUIREMENTS = BUILD_DIR / "requirements.txt"
+
+
+def serving_requirements(requirements: str) -> str:
+    """requirements.txt as the Bento installs it: `xgboost==V` becomes `xgboost-cpu==V`."""
+    cpu, count = re.subn(r"^xgboost==", "xgboost-cpu==", requirements, flags=re.MULTILINE)
+    if count != 1:
+        raise ValueError("requirements.txt must pin xgboost once (xgboost==VERSION)")
+    return cpu
 
 
 def bentofile_for(model_tag: str, base_image: str | None = None) -> dict[str, Any]:
     config = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
     config["models"] = [model_tag]
     config["labels"] = {**config.get("labels", {}), "model": model_tag.replace(":", "_")}
+    config["python"] = {**config["python"], "requirements_txt": str(BENTO_REQUIREMENTS.relative_to(ROOT))}
     if base_image:
         # Debian's own Python refuses pip installs outside a venv (PEP 668) unless told otherwise.
         config["docker"] = {**config.get("docker", {}), "base_image": base_image}
@@ -44,6 +59,7 @@ def build(model_tag: str | None = None, base_image: str | None = None) -> bentom
     if model is None:
         raise ModelNotFound(f"the model store holds no {store.MODEL_NAME} to package")
     BUILD_DIR.mkdir(exist_ok=True)
+    BENTO_REQUIREMENTS.write_text(serving_requirements((ROOT / "requirements.txt").read_text()))
     bentofile = BUILD_DIR / "bentofile.yaml"
     bentofile.write_text(yaml.safe_dump(bentofile_for(str(model.tag), base_image), sort_keys=False))
     # A Bento argument, not an env entry: those reach only containers, arguments every `bentoml serve <bento>`.
