@@ -21,14 +21,15 @@ MIRROR=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.
 say() { printf '[image %5ss] %s\n' "$SECONDS" "$*"; }
 
 # buildah keeps everything under OCI_DIR, with the vfs driver and chroot isolation (no daemon, no overlay).
-mkdir -p "$OCI_DIR"
+# Its temporary copies of a layer being committed too (TMPDIR, else /var/tmp, which may be small).
+mkdir -p "$OCI_DIR/tmp"
 cat > "$OCI_DIR/storage.conf" <<EOF
 [storage]
 driver = "vfs"
 graphroot = "$OCI_DIR/storage"
 runroot = "$OCI_DIR/run"
 EOF
-export CONTAINERS_STORAGE_CONF=$OCI_DIR/storage.conf STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+export CONTAINERS_STORAGE_CONF=$OCI_DIR/storage.conf STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot TMPDIR=$OCI_DIR/tmp
 
 if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
   say "installing buildah and debootstrap"
@@ -64,7 +65,7 @@ bento=$("$PY" -m purchase.cli.build --model "$model" --base-image "$BASE" | tail
 tag="$IMAGE:$model_version"
 say "containerizing $bento as $tag"
 "$ROOT/.venv/bin/bentoml" containerize "$bento" --backend buildah -t "$tag" >"$OCI_DIR/containerize.log" 2>&1 \
-  || { tail -40 "$OCI_DIR/containerize.log"; exit 1; }
+  || { tail -40 "$OCI_DIR/containerize.log"; df -h "$OCI_DIR"; exit 1; }  # a full disk fails as a closed pipe
 
 say "running $tag"
 port=$("$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
