@@ -8,22 +8,26 @@
 relies on it: the model goes in by version, and a Bento argument (`model`) tells the service which
 one to serve, wherever the Bento runs. DEFAULT_MODEL in the environment still overrides it.
 
-The Bento installs requirements.txt with XGBoost's CPU-only distribution (`xgboost-cpu`, the same
-`xgboost` module and version): the service predicts on the CPU, and the default wheel's CUDA and
-NCCL libraries would make up most of the image.
+The Bento installs what requirements.txt pulls in, every distribution pinned at the version installed
+here (the one the tests ran with), so an image built next month installs the same. XGBoost comes from
+its CPU-only distribution (`xgboost-cpu`, the same `xgboost` module and version): the service predicts
+on the CPU, and the default wheel's CUDA and NCCL libraries would make up most of the image.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
-import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from .. import store
 from ..errors import ModelNotFound
@@ -34,12 +38,51 @@ BUILD_DIR = ROOT / "build"
 BENTO_REQUIREMENTS = BUILD_DIR / "requirements.txt"
 
 
+CPU_BUILDS = {"xgboost": "xgboost-cpu"}
+GPU_ONLY = frozenset({"nvidia-nccl-cu12"})  # what xgboost needs and xgboost-cpu does not
+
+
+def installed_closure(requirements: Iterable[Requirement]) -> tuple[dict[str, str], set[str]]:
+    """Every distribution the requirements pull in on this machine (with the extras asked for), mapped to
+    the version installed here, GPU_ONLY ones left out; and the requirements met on the way whose
+    markers hold elsewhere only (another platform, an older Python: the image's may be one)."""
+    pending = list(requirements)
+    versions: dict[str, str] = {}
+    elsewhere: set[str] = set()
+    walked: set[tuple[str, frozenset[str]]] = set()
+    while pending:
+        requirement = pending.pop()
+        name, extras = canonicalize_name(requirement.name), frozenset(requirement.extras)
+        if name in GPU_ONLY or (name, extras) in walked:
+            continue
+        walked.add((name, extras))
+        versions[name] = importlib.metadata.version(name)
+        for line in importlib.metadata.requires(name) or []:
+            dependency = Requirement(line)
+            marker = dependency.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in (*extras, "")):
+                pending.append(dependency)
+            elif "extra" not in str(marker):
+                elsewhere.add(line)
+    return versions, elsewhere
+
+
 def serving_requirements(requirements: str) -> str:
-    """requirements.txt as the Bento installs it: `xgboost==V` becomes `xgboost-cpu==V`."""
-    cpu, count = re.subn(r"^xgboost==", "xgboost-cpu==", requirements, flags=re.MULTILINE)
-    if count != 1:
-        raise ValueError("requirements.txt must pin xgboost once (xgboost==VERSION)")
-    return cpu
+    """The Bento's requirements.txt: `requirements` and all they pull in, pinned as installed here, with
+    XGBoost's CPU-only build; what applies elsewhere only keeps its range and marker, for the installer
+    in the image to decide. A pin the environment does not match is refused (run `make install`)."""
+    direct = [Requirement(line.split("#")[0]) for line in requirements.splitlines() if line.split("#")[0].strip()]
+    if "xgboost" not in {canonicalize_name(r.name) for r in direct}:
+        raise ValueError("requirements.txt must require xgboost")
+    versions, elsewhere = installed_closure(direct)
+    for requirement in direct:
+        installed = versions[canonicalize_name(requirement.name)]
+        if not requirement.specifier.contains(installed, prereleases=True):
+            raise ValueError(f"requirements.txt asks {requirement}, this environment has {installed}: make install")
+    pins = sorted(f"{CPU_BUILDS.get(name, name)}=={version}" for name, version in versions.items())
+    conditional = sorted(line for line in elsewhere if canonicalize_name(Requirement(line).name) not in versions)
+    header = "# written by purchase.cli.build: requirements.txt and all it pulls in, as installed here"
+    return "\n".join([header, *pins, *conditional]) + "\n"
 
 
 def bentofile_for(model_tag: str, base_image: str | None = None) -> dict[str, Any]:
