@@ -6,7 +6,9 @@ Tests under tests/integration start real processes (servers, the command-line to
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +26,8 @@ from purchase.training.train import Dataset, fit, split_by_time
 from tests.helpers import SMALL, Trained, quiet, small_dataset
 
 INTEGRATION = Path(__file__).parent / "integration"
+# The store goes when the process ends, not with the session: mutmut runs sessions again in one process.
+atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -30,7 +30,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .. import store
-from ..errors import ModelNotFound
+from ..errors import InvalidInput, ModelNotFound, PurchaseError
 from ..serving.startup import BUILDING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,12 +73,12 @@ def serving_requirements(requirements: str) -> str:
     in the image to decide. A pin the environment does not match is refused (run `make install`)."""
     direct = [Requirement(line.split("#")[0]) for line in requirements.splitlines() if line.split("#")[0].strip()]
     if "xgboost" not in {canonicalize_name(r.name) for r in direct}:
-        raise ValueError("requirements.txt must require xgboost")
+        raise InvalidInput("requirements.txt must require xgboost")
     versions, elsewhere = installed_closure(direct)
     for requirement in direct:
         installed = versions[canonicalize_name(requirement.name)]
         if not requirement.specifier.contains(installed, prereleases=True):
-            raise ValueError(f"requirements.txt asks {requirement}, this environment has {installed}: make install")
+            raise InvalidInput(f"requirements.txt asks {requirement}, this environment has {installed}: make install")
     pins = sorted(f"{CPU_BUILDS.get(name, name)}=={version}" for name, version in versions.items())
     conditional = sorted(line for line in elsewhere if canonicalize_name(Requirement(line).name) not in versions)
     header = "# written by purchase.cli.build: requirements.txt and all it pulls in, as installed here"
@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="model tag to ship (default: the production version, else the newest)")
     parser.add_argument("--base-image", help="base image for `bentoml containerize`")
     args = parser.parse_args(argv)
-    tag = build(args.model, args.base_image).tag
+    try:
+        tag = build(args.model, args.base_image).tag
+    except PurchaseError as exc:
+        raise SystemExit(f"error: {exc.detail}") from None
     print(tag)  # alone on stdout, for scripts (deploy/image.sh); the hints for people on stderr
     print(f"\nserve it:        bentoml serve {tag} --port 8000", file=sys.stderr)
     print(

@@ -8,7 +8,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from purchase.cli import build
 from purchase.cli.build import ROOT, installed_closure, serving_requirements
+from purchase.errors import InvalidInput
 
 
 def pins_of(text: str) -> dict[str, str]:
@@ -61,5 +63,11 @@ def test_extras_asked_for_are_walked_and_others_are_not() -> None:
     [("bentoml==1.4.40\n", "must require xgboost"), ("xgboost==0.1  # old\n", "xgboost==0.1, this environment has")],
 )
 def test_requirements_without_xgboost_or_unlike_this_environment_are_refused(text: str, named: str) -> None:
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(InvalidInput, match=named):
         serving_requirements(text)
+
+
+def test_an_unknown_model_is_one_line() -> None:
+    with pytest.raises(SystemExit) as exited:
+        build.main(["--model", "purchase_model:nope"])
+    assert str(exited.value) == "error: Model not found: purchase_model:nope"
