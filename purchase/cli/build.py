@@ -71,7 +71,8 @@ def serving_requirements(requirements: str) -> str:
     """The Bento's requirements.txt: `requirements` and all they pull in, pinned as installed here, with
     XGBoost's CPU-only build; what applies elsewhere only keeps its range and marker, for the installer
     in the image to decide. A pin the environment does not match is refused (run `make install`)."""
-    direct = [Requirement(line.split("#")[0]) for line in requirements.splitlines() if line.split("#")[0].strip()]
+    lines = (line.split("#")[0].strip() for line in requirements.splitlines())
+    direct = [Requirement(line) for line in lines if line]
     if "xgboost" not in {canonicalize_name(r.name) for r in direct}:
         raise InvalidInput("requirements.txt must require xgboost")
     versions, elsewhere = installed_closure(direct)
