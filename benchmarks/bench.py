@@ -138,7 +138,7 @@ def model_alone() -> dict[str, dict[str, float]]:
     """The booster on the request path's own matrix, in this process: what serving adds is the rest."""
     from purchase import store
     from purchase.schemas import FeatureRow
-    from purchase.serving.scoring import feature_columns
+    from purchase.serving.models.scoring import feature_columns
 
     booster, preprocessor = store.load(store.default_model(None))
     booster.set_param({"nthread": 1})

@@ -21,15 +21,25 @@ from .bench import RESULTS, service, wait_for_predictions, wrk
 # (layer, file path fragments), matched from the innermost frame outwards: the first match wins.
 LAYERS = [
     ("model call (XGBoost inplace_predict)", ("xgboost/",)),
-    ("request parsing and validation (pydantic)", ("purchase/schemas.py", "purchase/serving/codec.py", "pydantic/")),
+    (
+        "request parsing and validation (pydantic)",
+        ("purchase/schemas.py", "purchase/serving/routes/codec.py", "pydantic/"),
+    ),
     ("feature transform", ("purchase/features.py",)),
     ("metrics (prometheus_client)", ("prometheus_client/", "purchase/serving/metrics.py")),
     ("access log (logging, python-json-logger)", ("logging/", "pythonjsonlogger/")),
-    ("batching and thread hand-off", ("purchase/serving/batching.py", "anyio/", "concurrent/", "threading.py")),
-    ("prediction: routing, answer, JSON", ("purchase/serving/scoring.py", "purchase/serving/loaded.py", "orjson")),
+    ("batching and thread hand-off", ("purchase/serving/models/batching.py", "anyio/", "concurrent/", "threading.py")),
+    (
+        "prediction: routing, answer, JSON",
+        ("purchase/serving/models/scoring.py", "purchase/serving/models/version.py", "orjson"),
+    ),
     (
         "edge: request ids, keys, limits",
-        ("purchase/serving/edge.py", "purchase/serving/security.py", "purchase/serving/routes.py"),
+        (
+            "purchase/serving/edge/middleware.py",
+            "purchase/serving/edge/security.py",
+            "purchase/serving/edge/route_table.py",
+        ),
     ),
     ("BentoML middlewares (metrics, tracing, timeout)", ("bentoml/", "_bentoml_impl/", "opentelemetry/")),
     ("FastAPI and Starlette (routing, route handler)", ("fastapi/", "starlette/", "service.py")),

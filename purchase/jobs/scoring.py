@@ -1,5 +1,5 @@
 """One chunk of a job scored: rows checked as /predict checks them, features left out filled from the
-online store as of the job's time, then the same transform and model call as the service."""
+online store as of the job's time, then the service's transform and scoring core (purchase.scoring)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pyarrow as pa
 import xgboost as xgb
 
 from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, PRICE_FEATURES, Preprocessor
+from ..online.filling import FeatureFiller, Source
 from ..schemas import SparseFeatureRow, StorePredictRequest
-from ..serving.filling import FeatureFiller, Source
-from ..serving.scoring import confidence
+from ..scoring import classes_at, confidence, score_matrix
 from .files import ERRORS_SCHEMA, RESULT_SCHEMA
 from .inputs import Chunk
 from .rows import check
@@ -58,13 +58,13 @@ async def score_chunk(chunk: Chunk, model: Model) -> ScoredChunk:
         columns = {name: values[kept] for name, values in columns.items()}
     columns[CATEGORY_FEATURE][columns[CATEGORY_FEATURE] == None] = ""  # noqa: E711  (missing: no category set)
     matrix = model.preprocessor.transform(columns)
-    probabilities = np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64) if len(keep) else np.empty(0)
+    probabilities = score_matrix(model.booster, matrix)
     results = pa.Table.from_arrays(
         [
             pa.array(chunk.start + keep),
             pa.array(columns["user_id"], pa.string(), from_pandas=True),
             pa.array(columns["item_id"], pa.string(), from_pandas=True),
-            pa.array((probabilities >= model.threshold).astype(np.int8)),
+            pa.array(classes_at(probabilities, model.threshold)),
             pa.array(probabilities),
             pa.array(confidence(probabilities.tolist(), model.threshold), pa.string()),
         ],

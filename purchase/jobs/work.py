@@ -15,7 +15,7 @@ from .. import store
 from ..errors import PurchaseError
 from ..features import ID_FIELDS, REQUIRED_FEATURES
 from ..online import open_store
-from ..serving.filling import FeatureFiller
+from ..online.filling import FeatureFiller
 from ..settings import Settings, get_settings
 from .files import JobFiles
 from .inputs import UNREADABLE, chunks, count_rows, first_line

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from ..features import CATEGORY_FEATURE, NUMERIC_FEATURES, Preprocessor
+from ..scoring import score_matrix
 from .frames import fields
 
 _BOOSTERS: dict[str, xgb.Booster] = {}  # per Python worker: the broadcast's key -> its booster
@@ -75,7 +76,7 @@ def with_probabilities(frame: DataFrame, booster: xgb.Booster, columns: MatrixCo
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             matrix = batch[features].to_numpy(np.float32)
-            batch[name] = np.asarray(loaded(model).inplace_predict(matrix), dtype=np.float64)
+            batch[name] = score_matrix(loaded(model), matrix)
             yield batch
 
     return frame.mapInPandas(predict, schema)

@@ -17,8 +17,8 @@ from tritonclient.utils import InferenceServerException
 
 from devtools.server import ServerProcess
 from purchase.examples import SPEC_CURL
-from purchase.serving.oip import INPUT_TYPES
-from purchase.serving.routing import user_bucket
+from purchase.serving.models.traffic import user_bucket
+from purchase.serving.routes.oip_codec import INPUT_TYPES
 from tests.helpers import KEYS, Trained, request_row
 
 MODEL = "purchase_model"

@@ -49,7 +49,7 @@ def test_the_bento_pins_the_model_and_ships_the_service(bento: bentoml.Bento, v2
         "service.py",
         "configuration.yaml",
         "requirements.txt",
-        "purchase/serving/scoring.py",
+        "purchase/serving/models/scoring.py",
         "purchase/features.py",
     ):
         assert (src / shipped).is_file(), shipped

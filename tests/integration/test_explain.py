@@ -13,7 +13,7 @@ import requests
 from devtools.server import ServerProcess
 from purchase.explanations import EXPLAINED_FEATURES
 from purchase.features import ENGINEERED_FEATURES
-from purchase.serving.routing import user_bucket
+from purchase.serving.models.traffic import user_bucket
 from tests.helpers import Trained, request_row
 from tests.integration.test_lifecycle import fleet, post  # noqa: F401  (fleet: a fixture)
 

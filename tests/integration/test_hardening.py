@@ -12,7 +12,7 @@ import requests
 
 from devtools.server import ServerProcess
 from purchase.examples import SPEC_CURL
-from purchase.serving.edge import CROSS_ORIGIN_ADMIN
+from purchase.serving.edge.middleware import CROSS_ORIGIN_ADMIN
 from tests.helpers import ADMIN_KEY, KEYS, Trained, from_address
 
 

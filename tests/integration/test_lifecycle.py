@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from devtools.server import ROOT, ServerProcess
 from purchase import store
 from purchase.examples import SPEC_CURL
-from purchase.serving.routing import user_bucket
+from purchase.serving.models.traffic import user_bucket
 from tests.helpers import Trained, request_row
 
 

@@ -24,7 +24,7 @@ from devtools.server import ServerProcess, redis_server
 from purchase import store
 from purchase.examples import SPEC_CURL
 from purchase.serving.fleet.target import HEARTBEAT_S
-from purchase.serving.routing import user_bucket
+from purchase.serving.models.traffic import user_bucket
 from tests.helpers import Trained, request_row
 from tests.integration.conftest import start
 from tests.integration.test_faults import worker_pids

@@ -54,7 +54,7 @@ def test_log_file_receives_the_service_log_at_its_level(configured_server: Serve
     text = Path(configured_server.env["LOG_FILE"]).read_text()
     assert f"serving {v2.model.tag}" in text
     assert (
-        '"level": "DEBUG", "logger": "purchase.serving.loaded"' in text
+        '"level": "DEBUG", "logger": "purchase.serving.models.version"' in text
     )  # LOG_LEVEL=DEBUG lets the load timings through
 
 

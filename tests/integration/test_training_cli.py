@@ -16,10 +16,14 @@ from purchase.training import events
 DAY = pd.Timedelta(days=1)
 
 
-def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+MODULE = ("-m", "purchase.cli.train")
+SCRIPT = ("train_and_save.py",)  # the design card's training entry point: the same command
+
+
+def run_cli(tmp_path: Path, *args: str, command: tuple[str, ...] = MODULE) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "MODEL_DIR": str(tmp_path / "models")}
     return subprocess.run(
-        [sys.executable, "-m", "purchase.cli.train", *args],
+        [sys.executable, *command, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -40,7 +44,7 @@ def stored(tmp_path: Path) -> list[dict]:
 
 
 def test_command_trains_promotes_exports_and_skips_when_asked(tmp_path: Path) -> None:
-    first = run_cli(tmp_path, "--users", "200", "--days", "63", "--promote", "--export")
+    first = run_cli(tmp_path, "--users", "200", "--days", "63", "--promote", "--export", command=SCRIPT)
     assert first.returncode == 0, first.stderr
     for line in (
         "generating synthetic event log",
@@ -77,10 +81,11 @@ def test_command_refuses_a_short_synthetic_log(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_metrics_in_separate_runs(tmp_path: Path) -> None:
-    """Determinism across processes, not only within one: two homes, two runs, one answer."""
+    """Determinism across processes, not only within one: two homes, two runs (the top-level script and
+    the module, one command), one answer."""
     metadata = []
-    for run in ("first", "second"):
-        assert run_cli(tmp_path / run, "--users", "200", "--days", "63", "--seed", "5").returncode == 0
+    for run, command in (("first", SCRIPT), ("second", MODULE)):
+        assert run_cli(tmp_path / run, "--users", "200", "--days", "63", "--seed", "5", command=command).returncode == 0
         metadata.append(bentoml_json(tmp_path / run, "get", "purchase_model:latest")["metadata"])
     assert metadata[0]["metrics"] == metadata[1]["metrics"]
     assert metadata[0]["data_fingerprint"] == metadata[1]["data_fingerprint"]

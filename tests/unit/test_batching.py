@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from purchase.errors import Overloaded
-from purchase.serving.batching import Batcher
+from purchase.serving.models.batching import Batcher
 
 # A broken batcher leaves callers waiting forever: fail fast instead (mutation testing plants such bugs).
 pytestmark = pytest.mark.timeout(10)

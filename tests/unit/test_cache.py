@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from purchase.serving.cache import RowCache
+from purchase.serving.models.cache import RowCache
 
 
 def test_row_cache_evicts_the_least_recently_used() -> None:

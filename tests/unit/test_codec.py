@@ -10,9 +10,9 @@ import pytest
 from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
 from purchase.schemas import FeatureRow, PredictRequest, PredictResponse
-from purchase.serving.codec import encode_predict_response, parse_predict_request, traffic_info
 from purchase.serving.fleet import ModelRef, Target
-from purchase.serving.scoring import Scored
+from purchase.serving.models.scoring import Scored
+from purchase.serving.routes.codec import encode_predict_response, parse_predict_request, traffic_info
 
 
 def test_a_body_that_is_not_json_is_refused_clearly() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from purchase.serving.error_bodies import JsonErrors, error_key, reshaped
+from purchase.serving.edge.error_bodies import JsonErrors, error_key, reshaped
 
 
 def test_error_bodies_become_detail() -> None:

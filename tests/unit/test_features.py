@@ -15,7 +15,7 @@ from purchase.features import (
     Preprocessor,
 )
 from purchase.schemas import FeatureRow
-from purchase.serving.scoring import feature_columns
+from purchase.serving.models.scoring import feature_columns
 from tests.helpers import request_row
 
 PRE = Preprocessor(categories=("books", "electronics"))

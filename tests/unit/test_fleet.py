@@ -20,13 +20,13 @@ import redis.asyncio as aioredis
 
 from devtools.server import ServerProcess, free_port
 from purchase.errors import FleetUnavailable
+from purchase.serving.edge.fleet_rate_limit import FleetRateLimiter
+from purchase.serving.edge.security import RateLimiter
 from purchase.serving.fleet import Coordinator, ModelRef, Target, WorkerState
 from purchase.serving.fleet.files import FileFleet, process_key
 from purchase.serving.fleet.redis_fleet import PREFIX, RedisFleet
 from purchase.serving.fleet.target import LIVE_S
-from purchase.serving.fleet_limits import FleetRateLimiter
-from purchase.serving.security import RateLimiter
-from purchase.serving.shared_cache import SharedCache
+from purchase.serving.models.shared_cache import SharedCache
 
 V1, V2 = Target(ModelRef("m:v1")), Target(ModelRef("m:v2"), change="c2")
 

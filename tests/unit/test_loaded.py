@@ -10,7 +10,7 @@ import pytest
 import xgboost as xgb
 
 from purchase.errors import PredictionFailed
-from purchase.serving.loaded import load_version
+from purchase.serving.models.version import load_version
 from purchase.settings import Settings
 from tests.helpers import Trained
 

@@ -10,7 +10,8 @@ import pytest
 from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
 from purchase.schemas import FeatureRow, PredictRequest, StorePredictRequest
-from purchase.serving.oip import (
+from purchase.serving.models.scoring import Scored
+from purchase.serving.routes.oip_codec import (
     INPUT_TYPES,
     InferenceRequest,
     infer_response,
@@ -18,7 +19,6 @@ from purchase.serving.oip import (
     parse_infer,
     read_infer,
 )
-from purchase.serving.scoring import Scored
 
 ROW = SPEC_CURL["features"][0]
 

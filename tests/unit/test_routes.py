@@ -5,20 +5,26 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 
-from purchase.serving.http import ROUTE_TABLE, app
-from purchase.serving.routes import OTHER, DeclaredRoutes, RouteTable
-from purchase.serving.security import Access
+from purchase.serving.edge.route_table import OTHER, DeclaredRouter, RouteTable
+from purchase.serving.edge.security import Access
+
+
+@pytest.fixture(scope="module")
+def service_app() -> FastAPI:
+    import service
+
+    return service.app
 
 
 @pytest.fixture(scope="module")
 def table() -> RouteTable:
-    import service  # noqa: F401  (declares the service's routes)
+    import service
 
-    return ROUTE_TABLE
+    return service.ROUTE_TABLE
 
 
-def test_every_documented_route_declares_its_access_level(table: RouteTable) -> None:
-    operations = [(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops]
+def test_every_documented_route_declares_its_access_level(service_app: FastAPI, table: RouteTable) -> None:
+    operations = [(method.upper(), path) for path, ops in service_app.openapi()["paths"].items() for method in ops]
     assert len(operations) >= 10
     undeclared = [op for op in operations if table.declared(*op) is None]
     assert undeclared == []
@@ -52,12 +58,16 @@ def test_metrics_labels_are_route_paths_or_other(table: RouteTable) -> None:
     assert table.label("/static-offline-docs/swagger-ui.css") == OTHER
 
 
-def test_declared_routes_register_with_the_app_and_the_table() -> None:
+def test_a_declared_router_is_served_and_its_access_levels_known_once_included() -> None:
     app, table = FastAPI(), RouteTable()
-    routes = DeclaredRoutes(app, table)
-    routes.get("/x", Access.PUBLIC, summary="read x")(lambda: None)
-    routes.post("/x", Access.ADMIN, summary="write x")(lambda: None)
-    table.declare_prefix("/files/", Access.METRICS)
+    router = DeclaredRouter()
+    router.get("/x", Access.PUBLIC, summary="read x")(lambda: None)
+    router.post("/x", Access.ADMIN, summary="write x")(lambda: None)
+    router.declare_prefix("/files/", Access.METRICS)
+    router.limit_body("/x", 10)
+    assert table.declared("GET", "/x") is None and not [route for route in app.routes if route.path == "/x"]
+    table.include(app, router)
+    assert table.body_limit("/x", 5) == 10 and table.body_limit("/y", 5) == 5
     assert (table.declared("GET", "/x"), table.declared("POST", "/x"), table.declared("PUT", "/x")) == (
         Access.PUBLIC,
         Access.ADMIN,

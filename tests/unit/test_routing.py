@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from purchase.serving.fleet import ModelRef, Target
-from purchase.serving.loaded import ServingModel, load_version
-from purchase.serving.routing import Routing, routing_for, user_bucket
+from purchase.serving.models.traffic import Routing, routing_for, user_bucket
+from purchase.serving.models.version import ServingModel, load_version
 from purchase.settings import Settings
 from tests.helpers import Trained
 

@@ -11,7 +11,7 @@ from purchase.errors import InvalidInput
 from purchase.examples import SPEC_CURL
 from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES
 from purchase.schemas import FeatureRow, LoadModelRequest, PredictRequest, describe_validation_errors
-from purchase.serving.codec import parse_predict_request
+from purchase.serving.routes.codec import parse_predict_request
 
 MINIMAL = SPEC_CURL["features"][0]
 

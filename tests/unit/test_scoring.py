@@ -10,10 +10,10 @@ import pytest
 from purchase.examples import SPEC_CURL
 from purchase.schemas import PredictRequest
 from purchase.serving import metrics
-from purchase.serving.lifecycle import ModelManager
-from purchase.serving.loaded import load_version
-from purchase.serving.routing import Routing, user_bucket
-from purchase.serving.scoring import Scored, Scorer, confidence
+from purchase.serving.models.manager import ModelManager
+from purchase.serving.models.scoring import Scored, Scorer, confidence
+from purchase.serving.models.traffic import Routing, user_bucket
+from purchase.serving.models.version import load_version
 from purchase.settings import Settings
 from tests.helpers import Trained
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from purchase.serving.security import Access, KeyRing, RateLimiter, authorize, is_loopback, parse_rate, presented_key
+from purchase.serving.edge.security import (
+    Access,
+    KeyRing,
+    RateLimiter,
+    authorize,
+    is_loopback,
+    parse_rate,
+    presented_key,
+)
 
 # --- the rules, in-process ----------------------------------------------------------------------
 
@@ -38,7 +46,7 @@ def test_authorization_rules() -> None:
 
 
 def test_key_files_are_reread_when_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("purchase.serving.security.RELOAD_CHECK_S", 0.0)
+    monkeypatch.setattr("purchase.serving.edge.security.RELOAD_CHECK_S", 0.0)
     keys = tmp_path / "keys"
     keys.write_text("old\n")
     ring = KeyRing([], keys)
@@ -101,7 +109,7 @@ def test_every_key_of_a_ring_opens_and_comment_lines_do_not(tmp_path: Path) -> N
 def test_a_key_file_is_read_at_start_then_at_most_once_per_check_interval(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("purchase.serving.security.RELOAD_CHECK_S", 3600.0)
+    monkeypatch.setattr("purchase.serving.edge.security.RELOAD_CHECK_S", 3600.0)
     keys = tmp_path / "keys"
     keys.write_text("old\n")
     ring = KeyRing([], keys)
@@ -125,7 +133,7 @@ class Clock:
 
 def test_buckets_refill_at_the_rate_and_a_refusal_takes_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
-    monkeypatch.setattr("purchase.serving.security.time.monotonic", clock)
+    monkeypatch.setattr("purchase.serving.edge.security.time.monotonic", clock)
     limiter = RateLimiter(capacity=2, per_second=2.0)
     assert [limiter.retry_after("a"), limiter.retry_after("a")] == [0.0, 0.0]
     clock.now += 0.25  # half a token back
@@ -138,8 +146,8 @@ def test_buckets_refill_at_the_rate_and_a_refusal_takes_no_token(monkeypatch: py
 
 def test_the_longest_idle_caller_is_forgotten_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
-    monkeypatch.setattr("purchase.serving.security.time.monotonic", clock)
-    monkeypatch.setattr("purchase.serving.security.MAX_TRACKED_CALLERS", 2)
+    monkeypatch.setattr("purchase.serving.edge.security.time.monotonic", clock)
+    monkeypatch.setattr("purchase.serving.edge.security.MAX_TRACKED_CALLERS", 2)
     limiter = RateLimiter(capacity=1, per_second=0.001)
     assert (limiter.retry_after("a"), limiter.retry_after("b")) == (0.0, 0.0)
     assert limiter.retry_after("a") > 0  # two callers: both remembered

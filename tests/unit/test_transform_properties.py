@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from purchase.features import COUNT_FEATURES, NUMERIC_FEATURES, PRICE_FEATURES, Preprocessor
 from purchase.schemas import MAX_AMOUNT, MAX_COUNT, FeatureRow
-from purchase.serving.scoring import feature_columns
+from purchase.serving.models.scoring import feature_columns
 
 PRE = Preprocessor(categories=("books", "electronics", "toys"))
 

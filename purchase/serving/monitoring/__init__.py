@@ -1,0 +1,1 @@
+"""What the server reports about its models: drift over a window, request counts per version."""

@@ -1,0 +1,1 @@
+"""The model page (/models): the versions, their reports, comparisons and promotion, as HTML."""

@@ -1,0 +1,1 @@
+"""The HTTP routes: one router per concern, listed in service.py; the app, its OpenAPI document, the codecs."""
