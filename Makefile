@@ -11,7 +11,7 @@ SPARK_SCORE_DEFAULTS := --input data/examples --keep as_of,label --out data/scor
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install browser model features serve test lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip bench-spark
+.PHONY: install browser model features serve test test-unit lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip bench-spark
 
 install: $(STAMP)
 
@@ -125,9 +125,13 @@ bench-spark: model spark bench-tools
 spark-zip: install
 	$(PY) -m devtools.spark_zip dist/purchase.zip
 
-# Lint and types first, then every test. In-process tests alone, in seconds: PYTEST_ARGS='-m "not server"'.
+# Lint and types first, then every test: the unit tests first, then the integration tests.
 test: lint browser spark
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop: the in-process tests alone (about a minute), no servers.
+test-unit: install spark
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Debian's Chromium, for the model page's tests in a real headless browser (driven by Playwright).
 browser:
