@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -20,13 +21,17 @@ import redis.asyncio as aioredis
 
 from devtools.server import ServerProcess, free_port
 from purchase.errors import FleetUnavailable
+from purchase.serving import metrics
 from purchase.serving.edge.fleet_rate_limit import FleetRateLimiter
 from purchase.serving.edge.security import RateLimiter
 from purchase.serving.fleet import Coordinator, ModelRef, Target, WorkerState
 from purchase.serving.fleet.files import FileFleet, process_key
 from purchase.serving.fleet.redis_fleet import PREFIX, RedisFleet
-from purchase.serving.fleet.target import LIVE_S
+from purchase.serving.fleet.target import HEARTBEAT_S, LIVE_S
+from purchase.serving.models.follower import Follower
+from purchase.serving.models.manager import ModelManager
 from purchase.serving.models.shared_cache import SharedCache
+from purchase.settings import Settings
 
 V1, V2 = Target(ModelRef("m:v1")), Target(ModelRef("m:v2"), change="c2")
 
@@ -306,3 +311,31 @@ def test_a_server_is_named_by_its_pid_and_start_time() -> None:
     pid, start = process_key(process.pid).split("-")
     assert int(pid) == process.pid and abs(int(start) - ticks) <= 2
     assert process_key(999_999_999) == "999999999"
+
+
+def test_the_lead_s_heartbeat_reads_the_counts_off_the_event_loop_and_only_to_share_them(
+    make_fleet: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the metrics files grows with the series (tens of ms): on the event loop it stalls every
+    request in flight. One server's fleet shares nothing, so it reads nothing."""
+    threads: list[int] = []
+
+    def counts() -> dict[str, dict[str, float]]:
+        threads.append(threading.get_ident())
+        return {"v1": {"primary_requests": 1.0}}
+
+    monkeypatch.setattr(metrics, "counts_by_version", counts)
+    fleet = make_fleet(1)
+
+    async def scenario(fleet: Coordinator) -> int:
+        follower = Follower(ModelManager(Settings(), fleet), fleet, lead=True, follow_production=False)
+        beat = asyncio.ensure_future(follower._beat())
+        await asyncio.sleep(HEARTBEAT_S * 2.5)
+        beat.cancel()
+        return threading.get_ident()
+
+    loop_thread = run(scenario, fleet)
+    if fleet.shares_counts:
+        assert threads and loop_thread not in threads
+    else:
+        assert threads == []

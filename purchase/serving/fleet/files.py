@@ -22,6 +22,8 @@ from .target import Target, WorkerState
 
 
 class FileFleet:
+    shares_counts = False
+
     def __init__(self, directory: Path, worker: int) -> None:
         self.directory = directory
         self.worker = str(worker)

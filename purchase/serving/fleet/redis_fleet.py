@@ -49,6 +49,8 @@ def _unavailable() -> Iterator[None]:
 
 
 class RedisFleet:
+    shares_counts = True
+
     def __init__(self, client: redis.Redis, worker: int) -> None:
         self._client = client
         self.replica = f"{socket.gethostname()}/{process_key(os.getppid())}"

@@ -66,6 +66,7 @@ class Coordinator(Protocol):
     """Where the workers of a fleet meet. Every method may raise FleetUnavailable."""
 
     worker: str  # this worker's name in the fleet
+    shares_counts: bool  # whether share_counts reaches other servers (a server's own metrics sum its workers)
 
     async def snapshot(self) -> tuple[Target | None, Target | None]:
         """The committed target and the open proposal, if any."""

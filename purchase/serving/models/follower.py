@@ -92,8 +92,9 @@ class Follower:
         while True:
             try:
                 await self.manager.report()
-                if self.lead:
-                    await self.fleet.share_counts(metrics.counts_by_version())
+                if self.lead and self.fleet.shares_counts:
+                    # Reading every worker's metrics files grows with the series: never on the event loop.
+                    await self.fleet.share_counts(await anyio.to_thread.run_sync(metrics.counts_by_version))
             except Exception as exc:
                 self._unreachable(exc)
             await asyncio.sleep(HEARTBEAT_S)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+
 from ...errors import FleetUnavailable
 from .. import metrics
 from ..fleet.target import Coordinator
@@ -13,5 +15,6 @@ async def counts_by_version(fleet: Coordinator) -> dict[str, dict[str, int]]:
         shared = await fleet.fleet_counts()
     except FleetUnavailable:
         shared = None
-    counts = shared if shared is not None else metrics.counts_by_version()
+    # Off the event loop: reading every worker's metrics files grows with the series.
+    counts = shared if shared is not None else await anyio.to_thread.run_sync(metrics.counts_by_version)
     return {version: {name: round(n) for name, n in by_name.items()} for version, by_name in counts.items()}
