@@ -39,8 +39,11 @@ PRICE_FEATURES: tuple[str, ...] = ("item_price", "item_base_price", "item_discou
 NUMERIC_FEATURES: tuple[str, ...] = BEHAVIOUR_FEATURES + PRICE_FEATURES
 CATEGORY_FEATURE = "item_category"
 ID_FIELDS: tuple[str, ...] = ("user_id", "item_id")
-# What a request must carry; every behaviour feature may be missing and reaches the model as NaN.
+# What a request must carry. A behaviour feature may be missing: a count left out is 0 (no events are
+# known), the others reach the model as NaN.
 REQUIRED_FEATURES: tuple[str, ...] = (*PRICE_FEATURES, CATEGORY_FEATURE)
+
+_COUNT_ROWS = [NUMERIC_FEATURES.index(name) for name in COUNT_FEATURES]
 
 ENGINEERED_FEATURES: tuple[str, ...] = (
     "price_ratio",  # item_price / item_base_price
@@ -60,8 +63,8 @@ def normalize_category(value: str) -> str:
 class Preprocessor:
     """Raw request features → float32 model matrix. Fitted state: the known categories only.
 
-    A category unseen in training one-hot encodes to all zeros; missing numbers stay NaN, which
-    XGBoost routes down each split's learned default branch.
+    A category unseen in training one-hot encodes to all zeros; a missing count is 0, as it is for a pair
+    without events; other missing numbers stay NaN, which XGBoost routes down each split's default branch.
     """
 
     categories: tuple[str, ...]
@@ -93,11 +96,13 @@ class Preprocessor:
         return {category: first + k for k, category in enumerate(self.categories)}
 
     def transform(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> np.ndarray:
-        """Build the matrix from columns keyed by feature name; None or a missing column is NaN."""
+        """Build the matrix from columns keyed by feature name; None or a missing column is missing."""
         n = len(columns[CATEGORY_FEATURE])
         missing = [None] * n
         # One conversion for all numeric columns: per-column calls dominated the cost of small requests.
         raw = np.array([columns.get(name, missing) for name in NUMERIC_FEATURES], dtype=np.float64)
+        counts = raw[_COUNT_ROWS]
+        raw[_COUNT_ROWS] = np.where(np.isnan(counts), 0.0, counts)
         f = dict(zip(NUMERIC_FEATURES, raw))
         with np.errstate(divide="ignore", invalid="ignore"):
             engineered = np.stack(

@@ -88,6 +88,9 @@ class SparseFeatureRow(_Behaviour):
 class _PredictOptions(_Strict):
     return_probabilities: bool = True
     threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")
+    return_segments: bool = Field(
+        False, description="give each prediction its segment: viewed, unviewed or new_user (README, Features)"
+    )
 
 
 class PredictRequest(_PredictOptions):
@@ -116,6 +119,7 @@ class Prediction(BaseModel):
     probability: float | None = Field(None, description="left out when return_probabilities is false")
     confidence: Literal["high", "medium", "low"]
     model_version: str | None = Field(None, description="only during an A/B test: the version that scored this row")
+    segment: Literal["viewed", "unviewed", "new_user"] | None = Field(None, description="only with return_segments")
 
 
 class PredictResponse(BaseModel):
@@ -201,6 +205,10 @@ class ModelInfo(BaseModel):
     model_tag: str
     stage: str
     metrics: dict[str, Any] = Field(description="as stored at training: per model, AUC, PR-AUC, log loss, Brier, ECE")
+    segments: dict[str, Any] = Field(
+        description="as stored at training: per segment and overall, rows, purchase rate and each model's "
+        "mean probability, AUC, log loss and ECE on the test split"
+    )
     traffic: TrafficInfo
     versions: dict[str, dict[str, int]] = Field(
         description="per version: requests by role, rows by predicted class, shadow agreement"

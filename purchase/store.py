@@ -98,6 +98,12 @@ def stored_metrics(model: bentoml.Model) -> dict[str, dict[str, float]]:
     return cast(dict[str, dict[str, float]], model.info.metadata.get("metrics", {}))
 
 
+def stored_segments(model: bentoml.Model) -> dict[str, Any]:
+    """Test-split quality per segment and overall (`training.evaluate.segment_quality`); {} for a version
+    trained before segments were measured."""
+    return cast(dict[str, Any], model.info.metadata.get("segments", {}))
+
+
 def stage(model: bentoml.Model) -> str:
     return model.info.labels.get("stage", CANDIDATE)
 

@@ -28,6 +28,17 @@ def readable_or_exit(events: Path | None) -> None:
         raise SystemExit(f"error: --events {events}: no such file, or not readable")
 
 
+def shares(text: str) -> tuple[float, float, float]:
+    """--segment-shares: three non-negative numbers, not all 0."""
+    try:
+        viewed, unviewed, new_user = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("three numbers separated by commas, e.g. 0.5,0.3,0.2") from None
+    if min(viewed, unviewed, new_user) < 0 or viewed + unviewed + new_user <= 0:
+        raise argparse.ArgumentTypeError("shares are non-negative and not all 0")
+    return viewed, unviewed, new_user
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +48,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=defaults.n_days, help="synthetic days (at least 60)")
     parser.add_argument("--horizon-days", type=int, default=defaults.horizon_days)
     parser.add_argument("--warmup-days", type=int, default=defaults.warmup_days)
+    parser.add_argument(
+        "--unviewed-per-user", type=int, default=defaults.unviewed_per_user, help="sampled items a user did not view"
+    )
+    parser.add_argument(
+        "--new-user-items", type=int, default=defaults.new_user_items, help="sampled items per user without history"
+    )
+    parser.add_argument(
+        "--segment-shares",
+        type=shares,
+        default=defaults.segment_shares,
+        metavar="V,U,N",
+        help="each segment's share of requests: viewed, unviewed, new_user (default %(default)s)",
+    )
     parser.add_argument("--promote", action="store_true", help="mark the new version as the production model")
     parser.add_argument("--export", action="store_true", help="also write MODEL_DIR/<name>-<version>.bentomodel")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the store already holds a model")
@@ -71,6 +95,9 @@ def main(argv: list[str] | None = None) -> str:
         n_days=args.days,
         horizon_days=args.horizon_days,
         warmup_days=args.warmup_days,
+        unviewed_per_user=args.unviewed_per_user,
+        new_user_items=args.new_user_items,
+        segment_shares=args.segment_shares,
     )
     result = fit(load_dataset(config, args.events, progress), config, progress)
     return register(result, args.promote, args.export, progress)

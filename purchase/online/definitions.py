@@ -82,7 +82,8 @@ def price_features(item: ItemPrices, price: float | None = None) -> dict[str, fl
 
 def behaviour_features(events: Sequence[UserEvent], items: Sequence[str], t: float) -> list[dict[str, float]]:
     """The 14 behaviour features of the user's pair with each item, from the user's events (any
-    order, any span: only those in the last 30 days before t count). NaN where undefined."""
+    order, any span: only those in the last 30 days before t count). Every count of a user or pair
+    without events is 0; ratios, recencies and durations are NaN where undefined."""
     nan = math.nan
     start30, start7 = window_start(t), t - RECENT_DAYS * DAY_S
     counts = {f"{kind}_count_{days}": 0 for kind in COUNTED_TYPES for days in ("7d", "30d")}
@@ -120,7 +121,7 @@ def behaviour_features(events: Sequence[UserEvent], items: Sequence[str], t: flo
         user["session_item_count"] = float(len(sessions[latest][2]))
         user["session_duration_minutes"] = minutes[latest]
     else:
-        user |= {"avg_session_duration": nan, "session_item_count": nan, "session_duration_minutes": nan}
+        user |= {"avg_session_duration": nan, "session_item_count": 0.0, "session_duration_minutes": nan}
     rows = []
     for item in items:
         seen_at = item_last_view.get(item)

@@ -67,7 +67,10 @@ class FeatureFiller:
             for i, row in zip(gaps, filled):
                 rows[i] = row
         completed = PredictRequest.model_construct(
-            features=rows, return_probabilities=request.return_probabilities, threshold=request.threshold
+            features=rows,
+            return_probabilities=request.return_probabilities,
+            threshold=request.threshold,
+            return_segments=request.return_segments,
         )
         return completed, source
 
@@ -88,23 +91,21 @@ def _fill(
         items_of: dict[str, list[str]] = {}
         for row in rows:
             items_of.setdefault(row.user_id, []).append(row.item_id)
-        for user, items in items_of.items():
-            if lookup.users[user]:  # a user without events in the window is unknown: features stay missing
-                behaviour.update(zip(((user, i) for i in items), behaviour_features(lookup.users[user], items, t)))
+        for user, items in items_of.items():  # a user without events: counts 0, the rest missing, as in training
+            behaviour.update(zip(((user, i) for i in items), behaviour_features(lookup.users[user], items, t)))
         prices = {item: price_features(known) or {} for item, known in lookup.items.items()}
     out, hits = [], 0
     for index, row in zip(indexes, rows):
         values = dict(row.__dict__)
         if lookup is not None:
             item = lookup.items[row.item_id]
-            from_user = behaviour.get((row.user_id, row.item_id))
-            hits += bool(from_user is not None or item.last_before or item.first_after)
-            if from_user is not None:
-                given = row.model_fields_set
-                for name in BEHAVIOUR_FEATURES:
-                    if name not in given:
-                        value = from_user[name]
-                        values[name] = None if value != value else value  # NaN: missing
+            from_user = behaviour[(row.user_id, row.item_id)]
+            hits += bool(lookup.users[row.user_id] or item.last_before or item.first_after)
+            given = row.model_fields_set
+            for name in BEHAVIOUR_FEATURES:
+                if name not in given:
+                    value = from_user[name]
+                    values[name] = None if value != value else value  # NaN: missing
             from_item = prices[row.item_id] if row.item_price is None else price_features(item, row.item_price) or {}
             for name in ITEM_FEATURES:
                 if values[name] is None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..segments import SEGMENTS
+
 
 @functools.cache
 def _counters() -> SimpleNamespace:
@@ -27,6 +29,9 @@ def _counters() -> SimpleNamespace:
         ),
         predictions=prom.Counter(
             "purchase_predictions", "Rows scored, by version and predicted class", ["model_version", "predicted_class"]
+        ),
+        segments=prom.Counter(
+            "purchase_segment_predictions", "Rows answered, by version and segment", ["model_version", "segment"]
         ),
         shadow=prom.Counter(
             "purchase_shadow_rows",
@@ -104,6 +109,7 @@ def _scored_children(version: str, role: str) -> SimpleNamespace:
         negative=counters.predictions.labels(version, "0"),
         probability=probability,
         upper_bounds=np.asarray(probability._upper_bounds),
+        segments=[counters.segments.labels(version, segment.value) for segment in SEGMENTS],
     )
 
 
@@ -162,9 +168,15 @@ def record_batch(requests: int, rows: int) -> None:
     counters.batch_rows.observe(rows)
 
 
-def record_scored(version: str, role: str, probabilities: np.ndarray, threshold: float) -> np.ndarray:
-    """Count a scored request and its rows; returns the predicted classes."""
+def record_scored(
+    version: str, role: str, probabilities: np.ndarray, threshold: float, segments: np.ndarray | None = None
+) -> np.ndarray:
+    """Count a scored request and its rows (by segment, for rows answered); returns the predicted classes."""
     children = _scored_children(version, role)
+    if segments is not None:
+        for counter, count in zip(children.segments, np.bincount(segments, minlength=len(SEGMENTS)).tolist()):
+            if count:
+                counter.inc(count)
     classes = probabilities >= threshold
     children.requests.inc()
     positives = int(np.count_nonzero(classes))

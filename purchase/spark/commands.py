@@ -21,7 +21,7 @@ def examples_of(spark: SparkSession, args: argparse.Namespace, progress: Progres
     check_split_times(times)
     buckets = session.shuffle_partitions(spark)
     progress(f"deriving features at {len(times)} as-of times in {buckets} buckets of users and of items")
-    return derive.examples(log, times, args.horizon_days, buckets)
+    return derive.examples(log, times, args.horizon_days, buckets, TrainConfig(seed=args.seed).sampling)
 
 
 def features(spark: SparkSession, args: argparse.Namespace, progress: Progress) -> str:

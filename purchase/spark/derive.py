@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, GroupedData
 from pyspark.sql import functions as F
@@ -14,6 +15,7 @@ from pyspark.sql import types as T
 
 from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, PRICE_FEATURES
 from ..training import events
+from ..training.sampling import Sampling
 from .frames import fields, for_spark
 
 _IDS = fields(ID_FIELDS, T.StringType())
@@ -34,17 +36,27 @@ def as_of_times(log: DataFrame, warmup_days: int, horizon_days: int, step_days: 
     return events.times_between(first, last, warmup_days, horizon_days, step_days)
 
 
-def examples(log: DataFrame, times: list[pd.Timestamp], horizon_days: int, buckets: int) -> DataFrame:
-    """The pandas path's `build_examples(log, times, horizon_days)`, in no particular row order."""
-
-    def candidates(group: pd.DataFrame) -> pd.DataFrame:
-        return _each_time(group, times, lambda t: events.candidates(group, t, horizon_days), CANDIDATES)
+def examples(
+    log: DataFrame, times: list[pd.Timestamp], horizon_days: int, buckets: int, sampling: Sampling
+) -> DataFrame:
+    """The pandas path's `build_examples(log, times, horizon_days, sampling)`, in no particular row order.
+    The catalog each user's pairs are drawn from (the items with a usable price at each time) is collected
+    to the driver: one id per item and time."""
 
     def prices(group: pd.DataFrame) -> pd.DataFrame:
         return _each_time(group, times, lambda t: events.item_prices(group, t), PRICES)
 
+    in_effect = _by_bucket(log, "product_id", buckets).applyInPandas(prices, PRICES).persist()
+    priced = in_effect.where(F.col("item_price") > 0).select("item_id", "as_of").collect()
+    catalogs = {
+        t: np.sort(np.array([r.item_id for r in priced if pd.Timestamp(r.as_of) == t], dtype=object)) for t in times
+    }
+
+    def candidates(group: pd.DataFrame) -> pd.DataFrame:
+        derived = lambda t: events.candidates(group, t, horizon_days, sampling, catalogs[t])  # noqa: E731
+        return _each_time(group, times, derived, CANDIDATES)
+
     rows = _by_bucket(log, "user_id", buckets).applyInPandas(candidates, CANDIDATES)
-    in_effect = _by_bucket(log, "product_id", buckets).applyInPandas(prices, PRICES)
     joined = rows.join(in_effect, on=["item_id", "as_of"], how="inner")
     return joined.where(F.col("item_price") > 0).select(*events.EXAMPLE_COLUMNS)
 

@@ -20,11 +20,13 @@ from pyspark.sql import functions as F
 from xgboost.spark import SparkXGBClassifier
 
 from ..features import CATEGORY_FEATURE, Preprocessor
+from ..training.evaluate import format_segments, segment_quality
 from ..training.evaluation import measure
 from ..training.train import Progress, TrainConfig, TrainResult, booster_params, describe, validation_time
 from .frames import one_row
 from .matrix import MatrixColumns, model_matrix, with_probabilities
 from .metrics import evaluate
+from .segments import with_weights
 
 EVIDENCE_ROWS = 200_000  # test rows drawn for the report (its curves and histograms) and the importance
 DRIFT_ROWS = 200_000  # training rows drawn for /drift's reference bins (deciles)
@@ -34,7 +36,7 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
     examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
     cut = F.lit(validation_time(row.as_of for row in examples.select("as_of").distinct().collect()))
     split = F.when(F.col("as_of") < cut, "train").when(F.col("as_of") == cut, "validation").otherwise("test")
-    examples = examples.withColumn("split", split)
+    examples = with_weights(examples.withColumn("split", split), config.segment_shares)
     sizes = {row.split: int(row["count"]) for row in examples.groupBy("split").count().collect()}
     rows = {name: sizes.get(name, 0) for name in ("train", "validation", "test")}
     progress(f"split by time: train {rows['train']:,}, validation {rows['validation']:,}, test {rows['test']:,} rows")
@@ -42,7 +44,9 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
     counts = examples.where(F.col("split") == "train").groupBy(CATEGORY_FEATURE).count().collect()
     preprocessor = Preprocessor.fit_counts({r[0]: int(r[1]) for r in counts}, min_count=config.min_category_count)
     columns = MatrixColumns.of(preprocessor)
-    matrix = model_matrix(examples, preprocessor, keep=("label", "split")).persist(StorageLevel.MEMORY_AND_DISK)
+    matrix = model_matrix(examples, preprocessor, keep=("label", "split", "segment", "weight")).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
 
     progress(
         f"training XGBoost on Spark with {workers} workers "
@@ -52,6 +56,7 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
     estimator = SparkXGBClassifier(
         features_col=list(columns.features),
         label_col="label",
+        weight_col="weight",
         validation_indicator_col="is_validation",
         n_estimators=config.max_rounds,
         early_stopping_rounds=config.early_stopping_rounds,
@@ -70,23 +75,22 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
     test = matrix.where(F.col("split") == "test")
     scored = baseline.transform(with_probabilities(test, booster, columns, "xgboost")).select(
         "label",
+        "segment",
+        "weight",
         *columns.features,
         "xgboost",
         vector_to_array(F.col("probability"))[1].alias("logistic_regression"),
     )
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
-    metrics = {name: evaluate(scored, "label", name) for name in ("xgboost", "logistic_regression")}
+    metrics = {name: evaluate(scored, "label", name, "weight") for name in ("xgboost", "logistic_regression")}
     progress("global feature importance: exact contributions on a sample of the test split")
     evidence = _sample(scored, EVIDENCE_ROWS, rows["test"], config.seed)
-    labels = evidence["label"].to_numpy()
-    evaluation = measure(
-        labels,
-        {name: evidence[name].to_numpy() for name in ("xgboost", "logistic_regression")},
-        booster,
-        preprocessor,
-        evidence[list(columns.features)].to_numpy(np.float32),
-        config.seed,
-    )
+    labels, codes, weights = (evidence[name].to_numpy() for name in ("label", "segment", "weight"))
+    scores = {name: evidence[name].to_numpy() for name in ("xgboost", "logistic_regression")}
+    segments = segment_quality(labels, scores, codes, weights)  # on the evidence: all test rows, or a sample
+    progress("test split by segment:\n" + format_segments(segments))
+    matrix_rows = evidence[list(columns.features)].to_numpy(np.float32)
+    evaluation = measure(labels, scores, booster, preprocessor, matrix_rows, config.seed, codes, weights)
     drift_rows = _sample(matrix.where(F.col("split") == "train"), DRIFT_ROWS, rows["train"], config.seed)
     positives = one_row(test.agg(F.avg("label")))[0]
     metadata = describe(
@@ -99,6 +103,7 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
         rows=rows,
         positive_rate_test=float(positives),
         config={**asdict(config), "engine": "spark", "workers": workers},
+        segments=segments,
         packages=("pyspark",),
     )
     for frame in (scored, matrix, examples):
@@ -116,7 +121,11 @@ def _baseline(columns: MatrixColumns, train_rows: int) -> Pipeline:
             VectorAssembler(inputCols=imputed, outputCol="assembled", handleInvalid="keep"),
             StandardScaler(inputCol="assembled", outputCol="scaled", withMean=True, withStd=True),
             LogisticRegression(
-                featuresCol="scaled", labelCol="label", regParam=1.0 / max(train_rows, 1), standardization=False
+                featuresCol="scaled",
+                labelCol="label",
+                weightCol="weight",
+                regParam=1.0 / max(train_rows, 1),
+                standardization=False,
             ),
         ]
     )

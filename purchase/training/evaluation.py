@@ -26,6 +26,8 @@ class Evaluation:
     scores: dict[str, np.ndarray]  # "xgboost", "logistic_regression", "oracle" (synthetic data) → probabilities
     importance: dict[str, float]  # feature → mean |contribution| in log-odds, largest first
     importance_rows: int  # the test rows importance was measured on
+    segments: np.ndarray | None = None  # (rows,) each row's index in `segments.SEGMENTS`; None in older files
+    weights: np.ndarray | None = None  # (rows,) the rows' segment weights
 
     def save(self, path: Path) -> None:
         """Written to a scratch name and renamed: a reader never finds half a file."""
@@ -36,6 +38,8 @@ class Evaluation:
                 "importance_names": np.array(list(self.importance), dtype=str),
                 "importance_values": np.array(list(self.importance.values()), dtype=np.float64),
                 "importance_rows": np.array(self.importance_rows),
+                **({} if self.segments is None else {"segments": self.segments}),
+                **({} if self.weights is None else {"weights": self.weights}),
                 **{f"{_SCORE}{name}": values for name, values in self.scores.items()},
             }
             np.savez_compressed(out, allow_pickle=False, **arrays)
@@ -51,6 +55,8 @@ class Evaluation:
                 scores={key.removeprefix(_SCORE): stored[key] for key in stored.files if key.startswith(_SCORE)},
                 importance=dict(zip(names, (float(v) for v in stored["importance_values"]), strict=True)),
                 importance_rows=int(stored["importance_rows"]),
+                segments=stored["segments"] if "segments" in stored.files else None,
+                weights=stored["weights"] if "weights" in stored.files else None,
             )
 
 
@@ -68,6 +74,8 @@ def measure(
     preprocessor: Preprocessor,
     matrix: np.ndarray,
     seed: int,
+    segments: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> Evaluation:
     """The test split's evidence; importance with the exact method, the one `/explain` defaults to."""
     rows = importance_sample(len(matrix), seed)
@@ -77,4 +85,6 @@ def measure(
         scores={name: np.asarray(values, dtype=np.float64) for name, values in scores.items()},
         importance=importance,
         importance_rows=len(rows),
+        segments=None if segments is None else np.asarray(segments, dtype=np.int8),
+        weights=None if weights is None else np.asarray(weights, dtype=np.float64),
     )

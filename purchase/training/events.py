@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, PRICE_FEATURES
 from ..online.definitions import COUNTED_TYPES, LOOKAHEAD_DAYS, RECENT_DAYS, WINDOW_DAYS, category_of
+from .sampling import Sampling
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_time",
@@ -83,9 +84,21 @@ def times_between(
     return times
 
 
-def build_examples(events: pd.DataFrame, as_of_times: list[pd.Timestamp], horizon_days: int) -> pd.DataFrame:
-    frames = [with_prices(candidates(events, t, horizon_days), item_prices(events, t)) for t in as_of_times]
+def build_examples(
+    events: pd.DataFrame, as_of_times: list[pd.Timestamp], horizon_days: int, sampling: Sampling | None = None
+) -> pd.DataFrame:
+    """Every as-of time's viewed pairs and, with `sampling`, its sampled pairs of the other segments."""
+    frames = []
+    for t in as_of_times:
+        prices = item_prices(events, t)
+        items = catalog(prices) if sampling is not None else None
+        frames.append(with_prices(candidates(events, t, horizon_days, sampling, items), prices))
     return pd.concat(frames, ignore_index=True)
+
+
+def catalog(prices: pd.DataFrame) -> np.ndarray:
+    """The items a request can name at an as-of time (`item_prices`' rows with a usable price), sorted."""
+    return np.sort(prices.loc[prices["item_price"] > 0, "item_id"].to_numpy(dtype=object))
 
 
 def with_prices(rows: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
@@ -127,16 +140,26 @@ def item_prices(events: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-def candidates(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
-    """The behaviour features and label of every pair a user viewed in the 30 days before `t`, sorted
-    by user and item. A user's rows depend on that user's events alone."""
+def candidates(
+    events: pd.DataFrame,
+    t: pd.Timestamp,
+    horizon_days: int,
+    sampling: Sampling | None = None,
+    items: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The behaviour features and label of every pair a user viewed in the 30 days before `t` and, with
+    `sampling`, of each user's sampled pairs from `items` (the catalog), sorted by user and item. A
+    user's rows depend on that user's events alone."""
     past = events[events["event_time"] < t]
     w30 = past[past["event_time"] >= t - WINDOW_DAYS * DAY]
     w7 = w30[w30["event_time"] >= t - RECENT_DAYS * DAY]
     is_view30 = w30["event_type"] == "view"
 
-    rows = w30.loc[is_view30, ["user_id", "product_id"]].drop_duplicates().sort_values(["user_id", "product_id"])
-    rows = rows.reset_index(drop=True)
+    rows = w30.loc[is_view30, ["user_id", "product_id"]].drop_duplicates()
+    if sampling is not None and items is not None:
+        sampled = sampling.pairs(events["user_id"].unique(), w30["user_id"].unique(), rows, items, t)
+        rows = pd.concat([rows, sampled], ignore_index=True)
+    rows = rows.sort_values(["user_id", "product_id"]).reset_index(drop=True)
     user = rows["user_id"]
     pair = pd.MultiIndex.from_frame(rows)
 
@@ -174,7 +197,7 @@ def candidates(events: pd.DataFrame, t: pd.Timestamp, horizon_days: int) -> pd.D
     out["avg_session_duration"] = sessions.groupby("user_id")["minutes"].mean().reindex(user).to_numpy()
     # The session that ended last (ties: the greatest session id), as the online definition.
     latest = sessions.sort_values(["end", "user_session"]).groupby("user_id").last().reindex(user)
-    out["session_item_count"] = latest["items"].to_numpy()
+    out["session_item_count"] = latest["items"].fillna(0).to_numpy()  # a count: 0 without a session
     out["session_duration_minutes"] = latest["minutes"].to_numpy()
     out["item_view_count"] = per_pair(w30, "view")
     out["item_cart_count"] = per_pair(w30, "cart")

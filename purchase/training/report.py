@@ -25,6 +25,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from .. import reports, store
 from ..errors import InvalidModel, ModelNotFound
+from ..segments import quality_rows
 from .evaluate import METRICS
 from .evaluation import Evaluation
 
@@ -150,6 +151,7 @@ def page(model: bentoml.Model, evaluation: Evaluation, images: dict[str, bytes])
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
         f"{_table(['', ''], facts)}<h2>Test-split metrics</h2>{_table(['model', *METRICS], metrics)}"
+        f"<h2>Test split by segment</h2>{_table(*quality_rows(store.stored_segments(model)))}"
         f"<h2>Plots</h2>{figures}</body></html>\n"
     )
 

@@ -21,9 +21,11 @@ from sklearn.preprocessing import StandardScaler
 
 from ..drift import reference_of
 from ..features import CATEGORY_FEATURE, Preprocessor
+from ..segments import segment_codes
 from . import events, synthetic
-from .evaluate import evaluate
+from .evaluate import evaluate, format_segments, segment_quality
 from .evaluation import Evaluation, measure
+from .sampling import Sampling, segment_weights
 
 Progress = Callable[[str], None]
 
@@ -41,6 +43,15 @@ class TrainConfig:
     max_depth: int = 6
     learning_rate: float = 0.1
     min_category_count: int = 20
+    # The population beyond the viewed pairs (`sampling`), and each segment's share of the requests the
+    # model will answer (viewed, unviewed, new_user): the rows' weights in training and overall metrics.
+    unviewed_per_user: int = 10
+    new_user_items: int = 40
+    segment_shares: tuple[float, float, float] = (0.5, 0.3, 0.2)
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.seed, self.unviewed_per_user, self.new_user_items)
 
 
 @dataclass
@@ -77,7 +88,7 @@ def load_dataset(config: TrainConfig, events_path: Path | None, progress: Progre
     times = events.snapshot_times(log, config.warmup_days, config.horizon_days, config.step_days)
     check_split_times(times)
     progress(f"{len(log):,} events; deriving features at {len(times)} as-of times")
-    return Dataset(events.build_examples(log, times, config.horizon_days), source, oracle)
+    return Dataset(events.build_examples(log, times, config.horizon_days, config.sampling), source, oracle)
 
 
 def check_split_times(times: Sequence[object]) -> None:
@@ -121,20 +132,27 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
+def weighted(frame: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' segment codes and weights."""
+    codes = segment_codes(frame)
+    return codes, segment_weights(codes, frame["as_of"].to_numpy(), config.segment_shares)
+
+
 def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> TrainResult:
     train, val, test = split_by_time(dataset.examples)
     progress(f"split by time: train {len(train):,}, validation {len(val):,}, test {len(test):,} rows")
     preprocessor = Preprocessor.fit(train[CATEGORY_FEATURE].tolist(), min_count=config.min_category_count)
     x_train, x_val, x_test = (preprocessor.transform(frame) for frame in (train, val, test))
     y_train, y_val, y_test = (frame["label"].to_numpy() for frame in (train, val, test))
+    (_, w_train), (_, w_val), (codes_test, w_test) = (weighted(frame, config) for frame in (train, val, test))
 
     params = {**booster_params(config), "nthread": os.cpu_count() or 1}
     progress(
         f"training XGBoost (up to {config.max_rounds} rounds, early stopping after {config.early_stopping_rounds})"
     )
     names = preprocessor.feature_names
-    dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=names)
-    dval = xgb.DMatrix(x_val, label=y_val, feature_names=names)
+    dtrain = xgb.DMatrix(x_train, label=y_train, weight=w_train, feature_names=names)
+    dval = xgb.DMatrix(x_val, label=y_val, weight=w_val, feature_names=names)
     booster = xgb.train(
         params,
         dtrain,
@@ -148,14 +166,16 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
     progress(f"best round {best_rounds}; fitting the logistic-regression baseline")
 
     baseline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000))
-    baseline.fit(x_train, y_train)
+    baseline.fit(x_train, y_train, logisticregression__sample_weight=w_train)
 
     scores = {"xgboost": booster.inplace_predict(x_test), "logistic_regression": baseline.predict_proba(x_test)[:, 1]}
     if dataset.oracle is not None:
         scores["oracle"] = dataset.oracle(test)
-    metrics = {name: evaluate(y_test, p) for name, p in scores.items()}
+    metrics = {name: evaluate(y_test, p, w_test) for name, p in scores.items()}
+    segments = segment_quality(y_test, scores, codes_test, w_test)
+    progress("test split by segment:\n" + format_segments(segments))
     progress("global feature importance: exact contributions on the test split")
-    evaluation = measure(y_test, scores, booster, preprocessor, x_test, config.seed)
+    evaluation = measure(y_test, scores, booster, preprocessor, x_test, config.seed, codes_test, w_test)
 
     metadata = describe(
         booster,
@@ -167,6 +187,7 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
         rows={"train": len(train), "validation": len(val), "test": len(test)},
         positive_rate_test=float(y_test.mean()),
         config=asdict(config),
+        segments=segments,
     )
     return TrainResult(booster, preprocessor, metrics, evaluation, metadata)
 
@@ -182,12 +203,14 @@ def describe(
     rows: dict[str, int],
     positive_rate_test: float,
     config: dict[str, Any],
+    segments: dict[str, dict[str, Any]],
     packages: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """A version's metadata in the store, whichever engine trained it; `x_train`: the training matrix
     (or, on Spark, a sample of it) that /drift's reference bins are drawn from."""
     return {
         "metrics": metrics,
+        "segments": segments,  # the test split's quality per segment and overall (`evaluate.segment_quality`)
         "feature_names": preprocessor.feature_names,
         "categories": list(preprocessor.categories),
         "data_source": source,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -139,13 +140,37 @@ def test_a_retried_request_counts_once(replayed: ServerProcess) -> None:
     assert (filled["view_count_30d"], filled["cart_count_30d"], filled["item_price"]) == (1, 1, 5.0)
 
 
-def test_a_user_the_store_does_not_know_keeps_missing_features(replayed: ServerProcess) -> None:
-    """Not zero counts: a user with no events in the window is unknown, as without a store."""
+def test_a_user_the_store_does_not_know_has_counts_of_zero(replayed: ServerProcess) -> None:
+    """As training defines a user without events in the window: counts 0, recencies and ratios missing."""
     row = {"user_id": "never-seen", "item_id": SPEC_IDS["item_id"], "view_count_7d": 2}
     response = post(replayed, "/features", {"features": [row]})
     filled = response.json()["features"][0]
-    assert filled["view_count_7d"] == 2 and filled["view_count_30d"] is None and filled["item_view_count"] is None
+    assert filled["view_count_7d"] == 2  # what the request gives wins
+    assert filled["view_count_30d"] == 0 and filled["item_view_count"] == 0 and filled["session_item_count"] == 0
+    assert filled["days_since_last_view"] is None and filled["cart_to_purchase_ratio"] is None
     assert filled["item_price"] is not None  # the item is known: its price comes from the store
+
+
+def test_never_seen_users_get_low_probabilities_and_their_segment(replayed: ServerProcess) -> None:
+    """The population issue's target on the tests' model: 100 users the store never saw, each with an item
+    it knows, average at most 0.10 and at most 2 of them are predicted to buy."""
+    items = [f"item_{k:05d}" for k in range(100)]
+    known = post(replayed, "/features", {"features": [{"user_id": "user_000001", "item_id": i} for i in items]})
+    priced = [row["item_id"] for row in known.json()["features"]] if known.status_code == 200 else []
+    assert len(priced) == 100, known.text
+    rows = [{"user_id": f"visitor-{k}", "item_id": item} for k, item in enumerate(priced)]
+    response = post(replayed, "/predict", {"features": rows, "return_segments": True})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert response.headers["X-Segments"] == "viewed=0,unviewed=0,new_user=100"
+    assert {p["segment"] for p in predictions} == {"new_user"}
+    assert sum(p["probability"] for p in predictions) / 100 <= 0.10
+    assert sum(p["prediction"] for p in predictions) <= 2
+    plain = post(replayed, "/predict", {"features": rows[:1]}).json()["predictions"][0]
+    assert "segment" not in plain  # only when asked: the spec's answer is unchanged
+    metrics = requests.get(replayed.url + "/metrics", timeout=30).text
+    counted = re.findall(r'purchase_segment_predictions_total\{[^}]*segment="new_user"[^}]*\} ([0-9.e+]+)', metrics)
+    assert sum(map(float, counted)) >= 101
 
 
 def test_unknown_items_and_bad_events_name_the_field(replayed: ServerProcess) -> None:

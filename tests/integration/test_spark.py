@@ -23,10 +23,12 @@ from devtools.server import ROOT, ServerProcess
 from purchase import store
 from purchase.examples import SPEC_EXAMPLE
 from purchase.features import CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES
+from purchase.segments import segment_codes
 from purchase.spark import cli, derive, logs, session
 from purchase.spark.metrics import evaluate as spark_evaluate
 from purchase.training import events, synthetic
 from purchase.training.evaluate import evaluate
+from purchase.training.train import TrainConfig
 from tests.helpers import Trained, request_row
 from tests.integration.conftest import start
 
@@ -61,7 +63,7 @@ def log_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def pandas_examples(log_csv: Path) -> pd.DataFrame:
     log = events.read_events(log_csv)
-    return events.build_examples(log, events.snapshot_times(log, 28, 7, 7), 7)
+    return events.build_examples(log, events.snapshot_times(log, 28, 7, 7), 7, TrainConfig().sampling)
 
 
 def in_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,13 +99,15 @@ def test_spark_examples_equal_the_pandas_examples_from_csv_and_parquet(
     never_priced = pd.read_csv(log_csv).groupby("product_id")["price"].count().eq(0)
     assert never_priced.sum() == 1 and never_priced.idxmax() not in set(pandas_examples["item_id"])
     assert (pandas_examples["item_discount_pct"] > 0).any()  # promotions: the price rule is exercised
+    assert {0, 1} <= set(segment_codes(pandas_examples))  # the sampled pairs are compared too
     parquet = tmp_path / "events.parquet"
     events.read_events(log_csv).to_parquet(parquet)  # event times as timestamps, not text
     for path in (log_csv, parquet):
         log = logs.read_log(spark, str(path))
         times = derive.as_of_times(log, 28, 7, 7)
         assert times == sorted(pandas_examples["as_of"].unique())
-        assert_same_examples(derive.examples(log, times, 7, buckets=4).toPandas(), pandas_examples)
+        spark_examples = derive.examples(log, times, 7, 4, TrainConfig().sampling).toPandas()
+        assert_same_examples(spark_examples, pandas_examples)
 
 
 def test_the_features_command_writes_the_examples_and_refuses_an_existing_output(
@@ -149,12 +153,14 @@ def test_train_takes_a_log_or_examples_not_both(capsys: pytest.CaptureFixture) -
 
 
 def test_spark_metrics_equal_scikit_learns(spark: SparkSession) -> None:
+    """With the rows' segment weights, as both paths measure the overall figures."""
     rng = np.random.default_rng(0)
     p = np.round(rng.uniform(size=4000), 2)  # ties between rows: ranks must count them together
     y = (rng.uniform(size=4000) < p).astype(np.int8)
+    w = rng.choice([0.5, 1.0, 3.0], size=4000)
     p[:3] = [0.0, 1.0, 0.5]  # clipped the same way
-    frame = spark.createDataFrame(pd.DataFrame({"label": y, "score": p}))
-    got, want = spark_evaluate(frame, "label", "score"), evaluate(y, p)
+    frame = spark.createDataFrame(pd.DataFrame({"label": y, "score": p, "weight": w}))
+    got, want = spark_evaluate(frame, "label", "score", "weight"), evaluate(y, p, w)
     assert set(got) == set(want)
     for name, value in want.items():
         assert got[name] == pytest.approx(value, rel=0, abs=1e-9), name

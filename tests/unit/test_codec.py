@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from purchase.errors import InvalidInput
@@ -12,7 +13,7 @@ from purchase.examples import SPEC_CURL
 from purchase.schemas import FeatureRow, PredictRequest, PredictResponse
 from purchase.serving.fleet import ModelRef, Target
 from purchase.serving.models.scoring import Scored
-from purchase.serving.routes.codec import encode_predict_response, parse_predict_request, traffic_info
+from purchase.serving.routes.codec import encode_predict_response, parse_predict_request, segment_summary, traffic_info
 
 
 def test_a_body_that_is_not_json_is_refused_clearly() -> None:
@@ -33,7 +34,7 @@ def scored(row_versions: list[str] | None) -> Scored:
         FeatureRow.model_validate({**SPEC_CURL["features"][0], "user_id": u, "item_id": i})
         for u, i in (("u1", "i1"), ("u2", "i2"))
     ]
-    return Scored(rows, [0.75, 0.25], [1, 0], ["high", "low"], "v1", row_versions)
+    return Scored(rows, [0.75, 0.25], [1, 0], ["high", "low"], "v1", row_versions, np.array([0, 2], dtype=np.int8))
 
 
 def test_encoded_response_is_the_documented_contract() -> None:
@@ -69,6 +70,12 @@ def test_encoded_response_is_the_documented_contract() -> None:
 def test_probabilities_and_row_versions_are_left_out_unless_asked_for() -> None:
     body = json.loads(encode_predict_response(scored(None), False, datetime.now(UTC), 0.5))
     assert [sorted(p) for p in body["predictions"]] == [["confidence", "item_id", "prediction", "user_id"]] * 2
+
+
+def test_segments_are_given_when_asked_for_and_summarised_in_a_header() -> None:
+    body = json.loads(encode_predict_response(scored(None), True, datetime.now(UTC), 0.5, return_segments=True))
+    assert [p["segment"] for p in body["predictions"]] == ["viewed", "new_user"]
+    assert segment_summary(np.array([0, 2, 2, 1], dtype=np.int8)) == "viewed=1,unviewed=1,new_user=2"
 
 
 def test_traffic_info_names_each_role() -> None:

@@ -55,7 +55,8 @@ def test_bins_hold_values_up_to_their_edge_and_missing_values_apart(v1: Trained)
     assert counted[PROBABILITY].tolist() == [2, 2, 1, 1]
     expected_category = [1] + [0] * (len(pre.categories) - 1) + [5]  # the first category, then unknown ones
     assert counted[CATEGORY_FEATURE].tolist() == expected_category
-    assert counted["view_count_7d"].tolist() == [0, 0, 0, 6]  # not given: missing
+    assert counted["view_count_7d"].tolist() == [6, 0, 0, 0]  # not given: a count of 0
+    assert counted["days_since_last_view"].tolist() == [0, 0, 0, 6]  # not given: missing
 
 
 def test_the_index_grows_with_the_shift_and_its_statuses() -> None:
@@ -93,4 +94,5 @@ def test_reference_of_merges_tied_deciles(v1: Trained) -> None:
     matrix = pre.transform(frame)
     found = reference_of(pre, matrix, np.linspace(0, 1, 100))
     assert found.edges["item_price"] == pytest.approx([1.0, 1.1])  # eight deciles at 1.0 merged; the ninth between
-    assert found.edges["view_count_7d"] == [] and found.shares["view_count_7d"] == [0.0, 1.0]
+    assert found.edges["days_since_last_view"] == [] and found.shares["days_since_last_view"] == [0.0, 1.0]
+    assert found.edges["view_count_7d"] == [0.0] and found.shares["view_count_7d"] == [1.0, 0.0, 0.0]  # all 0

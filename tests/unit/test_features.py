@@ -44,11 +44,12 @@ def test_feature_order_is_the_contract() -> None:
     assert set(REQUIRED_FEATURES) == {"item_price", "item_base_price", "item_discount_pct", "item_category"}
 
 
-def test_missing_features_are_nan_and_engineered_ratios_are_computed() -> None:
+def test_missing_counts_are_zero_other_missing_features_nan_and_ratios_computed() -> None:
     m = PRE.transform(columns(view_count_7d=3, view_count_30d=12))
     assert m.dtype == np.float32 and m.shape == (1, PRE.num_features)
     assert math.isnan(value(m, "days_since_last_view"))
-    assert math.isnan(value(m, "cart_rate_30d"))  # cart_count_30d missing
+    assert value(m, "cart_count_30d") == 0 and value(m, "cart_rate_30d") == 0  # a count left out: none known
+    assert math.isnan(value(PRE.transform(columns()), "cart_rate_30d"))  # 0 / 0: missing
     assert value(m, "price_ratio") == pytest.approx(0.8)
     assert value(m, "recent_view_share") == pytest.approx(0.25)
     assert value(m, "log_item_price") == pytest.approx(math.log1p(80.0), rel=1e-6)

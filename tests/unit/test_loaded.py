@@ -43,6 +43,7 @@ def test_the_cache_keeps_rows_that_differ_only_in_category_apart(v1: Trained) ->
     """Two rows equal but for the category, scored differently by the model: each cached answer is its own."""
     serving = load_version(v1.model, Settings(enable_caching=True, cache_size=100))
     base = {"item_price": [50.0], "item_base_price": [80.0], "item_discount_pct": [37.5], "view_count_30d": [9]}
+    base |= {"item_view_count": [3]}  # a viewed pair: where the category moves the probability
     rows = [{**base, "item_category": [category]} for category in serving.preprocessor.categories]
     direct = [float(v1.result.booster.inplace_predict(serving.preprocessor.transform(row))[0]) for row in rows]
     first, other = 0, next(i for i, p in enumerate(direct) if abs(p - direct[0]) > 1e-4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from purchase.errors import InvalidInput
@@ -93,7 +94,7 @@ def test_a_row_the_request_model_refuses_names_the_row_and_field() -> None:
 
 
 def scored(row_versions: list[str] | None = None) -> Scored:
-    return Scored([], [0.25, 0.75], [0, 1], ["low", "low"], "v2", row_versions)
+    return Scored([], [0.25, 0.75], [0, 1], ["low", "low"], "v2", row_versions, np.array([0, 1], dtype=np.int8))
 
 
 def test_the_response_carries_the_outputs_asked_for() -> None:

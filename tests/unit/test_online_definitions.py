@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from purchase.features import BEHAVIOUR_FEATURES, COUNT_FEATURES
 from purchase.online.definitions import (
     DAY_S,
     ItemPrices,
@@ -61,10 +62,17 @@ def test_one_cart_is_enough_for_a_ratio() -> None:
 def test_no_carts_no_ratio_and_no_sessions_no_session_features() -> None:
     (row,) = behaviour_features([at(1, "view", session=None)], ["a"], T)
     assert row["view_count_30d"] == 1
-    for name in ("cart_to_purchase_ratio", "avg_session_duration", "session_item_count", "session_duration_minutes"):
+    for name in ("cart_to_purchase_ratio", "avg_session_duration", "session_duration_minutes"):
         assert math.isnan(row[name]), name
+    assert row["session_item_count"] == 0  # a count: none, not unknown
+
+
+def test_a_user_without_events_has_counts_of_zero_and_nothing_else() -> None:
     (empty,) = behaviour_features([], ["a"], T)
-    assert empty["view_count_30d"] == 0 and math.isnan(empty["days_since_last_view"])
+    for name in COUNT_FEATURES:
+        assert empty[name] == 0, name
+    for name in set(BEHAVIOUR_FEATURES) - set(COUNT_FEATURES):
+        assert math.isnan(empty[name]), name
 
 
 def test_sessions_their_mean_and_the_one_that_ended_last() -> None:

@@ -24,8 +24,10 @@ from purchase.online.definitions import DAY_S, behaviour_features, price_feature
 from purchase.online.records import FeatureStore, StoredEvent
 from purchase.online.redis_store import RedisStore
 from purchase.online.sqlite_store import SqliteStore
+from purchase.segments import SEGMENTS, Segment, segment_codes
 from purchase.training import events as offline
 from purchase.training import synthetic
+from purchase.training.sampling import Sampling
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 LONG = 400 * DAY_S  # retention that keeps everything
@@ -142,13 +144,22 @@ def test_events_older_than_the_retention_are_not_kept(make_store: Callable[[floa
 
 
 def test_the_store_computes_what_training_derives(make_store: Callable[[float], FeatureStore]) -> None:
-    """In-process parity on both backends: every feature of every offline row (1e-9; NaN where NaN)."""
-    log = synthetic.generate(n_users=60, n_days=45, seed=5)
-    times = offline.snapshot_times(log.events, 28, 7, 7)
-    examples = offline.build_examples(log.events, times, 7)
+    """In-process parity on both backends: every feature of every offline row (1e-9; NaN where NaN), the
+    sampled pairs of every segment included, and a user the log never saw as one without events."""
+    log = synthetic.generate(n_users=60, n_days=45, seed=5).events
+    times = offline.snapshot_times(log, 28, 7, 7)
+    arriving = log["user_id"].iloc[0]  # a user whose events all come after the last as-of time: new until then
+    log = log[(log["user_id"] != arriving) | (log["event_time"] >= times[-1])]
+    examples = offline.build_examples(log, times, 7, Sampling(unviewed_per_user=10, new_user_items=5))
+    codes = segment_codes(examples)
+    assert all((codes == k).any() for k in range(len(SEGMENTS)))
+    new_user = examples[codes == SEGMENTS.index(Segment.NEW_USER)].iloc[:1]
+    examples = pd.concat([examples, new_user.assign(user_id="never-seen")]).sort_values(
+        ["as_of", "user_id"], kind="stable", ignore_index=True
+    )
 
     async def scenario(store: FeatureStore) -> list[dict[str, Any]]:
-        await backfill(store, log.events, "synthetic")
+        await backfill(store, log, "synthetic")
         online = []
         for (as_of, user), group in examples.groupby(["as_of", "user_id"], sort=False):
             t = as_of.tz_localize("UTC").timestamp()

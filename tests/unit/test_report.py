@@ -64,7 +64,8 @@ def test_training_keeps_the_test_split_and_measures_importance_exactly(v1: Train
     np.testing.assert_allclose(kept.scores["xgboost"], v1.probabilities(test_rows), rtol=1e-6)
     assert set(kept.scores) == {"xgboost", "logistic_regression", "oracle"}
     for name, scores in kept.scores.items():  # the same arrays the stored metrics were computed on
-        assert roc_auc_score(kept.labels, scores) == pytest.approx(result.metrics[name]["auc"], abs=1e-9)
+        auc = roc_auc_score(kept.labels, scores, sample_weight=kept.weights)
+        assert auc == pytest.approx(result.metrics[name]["auc"], abs=1e-9)
     matrix = result.preprocessor.transform(test_rows)[rows]
     exact = mean_absolute(contributions(result.booster, result.preprocessor, matrix, method="exact"))
     assert list(kept.importance) == list(exact)

@@ -14,7 +14,7 @@ import pytest
 from purchase.features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, PRICE_FEATURES
 from purchase.training import events, synthetic
 from purchase.training.evaluate import METRICS, evaluate, expected_calibration_error, format_table
-from purchase.training.train import Dataset, fit, load_dataset, split_by_time
+from purchase.training.train import Dataset, fit, load_dataset, split_by_time, weighted
 from tests.helpers import SMALL, Trained, quiet
 
 DAY = pd.Timedelta(days=1)
@@ -267,12 +267,16 @@ def test_stored_metrics_are_those_of_the_test_split(dataset: Dataset, v1: Traine
     stored = v1.model.info.metadata["metrics"]
 
     def scores(frame: pd.DataFrame) -> dict[str, float]:
-        return evaluate(frame["label"].to_numpy(), booster.inplace_predict(preprocessor.transform(frame)))
+        p = booster.inplace_predict(preprocessor.transform(frame))
+        return evaluate(frame["label"].to_numpy(), p, weighted(frame, SMALL)[1])
 
     assert stored["xgboost"] == pytest.approx(scores(test), rel=1e-9)
     assert stored["xgboost"]["auc"] != pytest.approx(scores(val)["auc"], rel=1e-9)
+    unweighted = evaluate(test["label"].to_numpy(), booster.inplace_predict(preprocessor.transform(test)))
+    assert stored["xgboost"]["auc"] != pytest.approx(unweighted["auc"], rel=1e-9)  # the serving mix, not the rows'
     assert dataset.oracle is not None
-    assert stored["oracle"] == pytest.approx(evaluate(test["label"].to_numpy(), dataset.oracle(test)), rel=1e-9)
+    oracle = evaluate(test["label"].to_numpy(), dataset.oracle(test), weighted(test, SMALL)[1])
+    assert stored["oracle"] == pytest.approx(oracle, rel=1e-9)
     assert v1.model.info.metadata["rows"] == {
         "train": len(dataset.examples) - len(val) - len(test),
         "validation": len(val),

@@ -46,7 +46,10 @@ def test_transform_properties(batch: list[FeatureRow]) -> None:
     for i, row in enumerate(batch):
         for j, name in enumerate(NUMERIC_FEATURES):
             value = getattr(row, name)
-            assert math.isnan(m[i, j]) if value is None else m[i, j] == np.float32(value)
+            if value is None:
+                assert m[i, j] == 0 if name in COUNT_FEATURES else math.isnan(m[i, j]), name
+            else:
+                assert m[i, j] == np.float32(value)
         ratio = m[i, PRE.feature_names.index("price_ratio")]
         assert ratio == pytest.approx(row.item_price / row.item_base_price, rel=1e-5)
     # Each row's features depend on that row alone: order and neighbours change nothing.

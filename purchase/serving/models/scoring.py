@@ -14,6 +14,7 @@ from ...errors import PurchaseError
 from ...features import CATEGORY_FEATURE, NUMERIC_FEATURES
 from ...schemas import FeatureRow, PredictRequest
 from ...scoring import classes_at, confidence
+from ...segments import segment_codes
 from .. import metrics
 from ..background import Background
 from .manager import ModelManager
@@ -43,6 +44,7 @@ class Scored:
     confidence: list[str]
     model_version: str  # the version that scored every row, or the primary's when two did
     row_versions: list[str] | None  # during an A/B test only: the version of each row
+    segments: np.ndarray  # each row's index in `segments.SEGMENTS`
 
 
 class Scorer:
@@ -59,12 +61,13 @@ class Scorer:
         rows = request.features
         threshold = self.default_threshold if request.threshold is None else request.threshold
         columns = feature_columns(rows)
+        segments = segment_codes(columns)
         row_versions: list[str] | None = None
         if routing.candidate is None:
             probabilities = await routing.primary.score(columns)
-            metrics.record_scored(routing.primary.version, "primary", probabilities, threshold)
+            metrics.record_scored(routing.primary.version, "primary", probabilities, threshold, segments)
         else:
-            probabilities, row_versions = await self._split(routing, rows, columns, threshold)
+            probabilities, row_versions = await self._split(routing, rows, columns, threshold, segments)
         classes = classes_at(probabilities, threshold)
         if routing.shadow is not None:
             self._background.spawn(self._shadow(routing.shadow, columns, classes, threshold))
@@ -72,10 +75,16 @@ class Scorer:
         model_version = routing.primary.version
         if row_versions is not None and len(set(row_versions)) == 1:
             model_version = row_versions[0]
-        return Scored(rows, as_list, classes.tolist(), confidence(as_list, threshold), model_version, row_versions)
+        levels = confidence(as_list, threshold)
+        return Scored(rows, as_list, classes.tolist(), levels, model_version, row_versions, segments)
 
     async def _split(
-        self, routing: Routing, rows: Sequence[FeatureRow], columns: dict[str, Sequence[object]], threshold: float
+        self,
+        routing: Routing,
+        rows: Sequence[FeatureRow],
+        columns: dict[str, Sequence[object]],
+        threshold: float,
+        segments: np.ndarray,
     ) -> tuple[np.ndarray, list[str]]:
         """A/B: each user's rows go to the candidate when the user's bucket falls in its share."""
         probabilities = np.empty(len(rows))
@@ -86,7 +95,7 @@ class Scorer:
             probabilities[idx] = p
             for i in idx:
                 versions[i] = model.version
-            metrics.record_scored(model.version, role, p, threshold)
+            metrics.record_scored(model.version, role, p, threshold, segments[idx])
         return probabilities, versions
 
     async def _shadow(

@@ -3,16 +3,16 @@ data sources, metric names) is escaped here, so a model's metadata cannot inject
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from itertools import repeat
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ...drift_schemas import DriftReport
 from ...schemas import TrafficInfo
 from .assets import SCRIPT, STYLE
+from .tables import segments_table, table
 
 MODELS = {"xgboost": "XGBoost", "logistic_regression": "baseline (logistic)", "oracle": "oracle"}
 TABLE_METRICS = ("auc", "pr_auc", "log_loss")
@@ -28,6 +28,7 @@ class VersionView:
     created: datetime
     data_source: str
     metrics: dict[str, dict[str, float]]
+    segments: dict[str, Any]  # the test split's quality per segment (store.stored_segments)
     plots: tuple[str, ...]  # the report's PNG files
     has_report: bool
 
@@ -46,26 +47,6 @@ def _page(title: str, body: str, script: str = "") -> str:
     )
 
 
-def _table(
-    header: Iterable[str],
-    rows: Iterable[Iterable[str]],
-    table_id: str = "",
-    text_columns: int = 1,
-    row_attributes: Iterable[str] | None = None,
-) -> str:
-    """`rows` hold markup (escape values before); the first `text_columns` columns align left."""
-
-    def cells(tag: str, row: Iterable[str]) -> str:
-        return "".join(
-            f"<{tag}{' class=text' if i < text_columns else ''}>{cell}</{tag}>" for i, cell in enumerate(row)
-        )
-
-    ident = f' id="{escape(table_id)}"' if table_id else ""
-    attributes = row_attributes or repeat("")
-    body = "".join(f"<tr{attrs}>{cells('td', row)}</tr>" for row, attrs in zip(rows, attributes, strict=False))
-    return f"<table{ident}><thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _number(metrics: dict[str, dict[str, float]], model: str, name: str) -> str:
     value = metrics.get(model, {}).get(name)
     return "" if value is None else f"{value:.4f}"
@@ -77,7 +58,7 @@ def _report_cell(view: VersionView) -> str:
     return f'<span class="missing">none: make report TAG={escape(view.version)}</span>'
 
 
-def _versions_table(views: list[VersionView]) -> str:
+def _versionstable(views: list[VersionView]) -> str:
     header = ["version", "stage", "created (UTC)", "data source"]
     header += [f"{MODELS[m]} {n}" for m in ("xgboost", "logistic_regression") for n in TABLE_METRICS]
     header += ["report", ""]
@@ -100,7 +81,7 @@ def _versions_table(views: list[VersionView]) -> str:
     attributes = [
         f' class="{escape(v.stage)}" data-version="{escape(v.version)}" data-stage="{escape(v.stage)}"' for v in views
     ]
-    return _table(header, rows, "versions", text_columns=4, row_attributes=attributes)
+    return table(header, rows, "versions", text_columns=4, row_attributes=attributes)
 
 
 def _options(tags: list[str], selected: str | None) -> str:
@@ -128,7 +109,7 @@ def _compare_form(views: list[VersionView]) -> str:
 def _traffic(traffic: TrafficInfo | None, tags: list[str]) -> str:
     if traffic is None:
         return '<p class="missing">No model loaded on this server.</p>'
-    shown = _table(
+    shown = table(
         ["primary", "candidate", "candidate share", "shadow", "generation"],
         [
             [
@@ -158,7 +139,7 @@ def _counts(counts: dict[str, dict[str, int]]) -> str:
         return '<p class="missing">No requests scored yet.</p>'
     names = sorted({name for by_name in counts.values() for name in by_name})
     rows = [[escape(v), *(str(counts[v].get(n, 0)) for n in names)] for v in sorted(counts)]
-    return _table(["version", *(escape(n) for n in names)], rows, "counts")
+    return table(["version", *(escape(n) for n in names)], rows, "counts")
 
 
 def drift_section(report: DriftReport | None, why_not: str = "") -> str:
@@ -171,7 +152,15 @@ def drift_section(report: DriftReport | None, why_not: str = "") -> str:
         "population stability index against the training data: ok under 0.1, watch under 0.25, drift beyond</p>"
     )
     rows = [[escape(f.feature), escape(f.status), "" if f.psi is None else f"{f.psi:.4f}"] for f in report.features]
-    return summary + _table(["feature", "status", "PSI"], rows, "drift", text_columns=2)
+    return summary + table(["feature", "status", "PSI"], rows, "drift", text_columns=2)
+
+
+def _serving_segments(views: list[VersionView], traffic: TrafficInfo | None) -> str:
+    """The primary version's quality by segment (the compare page shows any two side by side)."""
+    serving = next((v for v in views if traffic is not None and v.tag == traffic.primary), None)
+    if serving is None:
+        return ""
+    return f"<h2>Quality by segment: {escape(serving.version)}</h2>" + segments_table(serving.segments)
 
 
 def models_page(
@@ -186,8 +175,9 @@ def models_page(
     )
     body = (
         f"{admin}<h2>Versions</h2>"
-        + (_versions_table(newest_first) if views else '<p class="missing">The store holds no version.</p>')
+        + (_versionstable(newest_first) if views else '<p class="missing">The store holds no version.</p>')
         + '<p><button id="rollback">roll back</button> <small>to the version that was production before</small></p>'
+        + _serving_segments(views, traffic)
         + "<h2>Compare two versions</h2>"
         + _compare_form(views)
         + "<h2>Live traffic</h2>"
@@ -199,19 +189,19 @@ def models_page(
     return _page("Models", body, SCRIPT)
 
 
-def _metrics_table(view: VersionView) -> str:
+def _metricstable(view: VersionView) -> str:
     names = sorted({name for scores in view.metrics.values() for name in scores})
     rows = [
         [escape(MODELS.get(model, model)), *(_number(view.metrics, model, n) for n in names)] for model in view.metrics
     ]
-    return _table(["model", *(escape(n) for n in names)], rows)
+    return table(["model", *(escape(n) for n in names)], rows)
 
 
 def _heading(view: VersionView) -> str:
     return (
         f"<h2>{escape(view.version)} <small>({escape(view.stage)})</small></h2>"
         f"<p>data source: {escape(view.data_source)} · trained {view.created:%Y-%m-%d %H:%M:%S} UTC · "
-        f"{_report_cell(view)}</p>{_metrics_table(view)}"
+        f"{_report_cell(view)}</p>{_metricstable(view)}"
     )
 
 

@@ -58,6 +58,7 @@ def _view(model: bentoml.Model) -> VersionView:
         created=model.info.creation_time,
         data_source=str(model.info.metadata.get("data_source", "unknown")),
         metrics=store.stored_metrics(model),
+        segments=store.stored_segments(model),
         plots=tuple(plots),
         has_report=reports.report_page(model).is_file(),
     )

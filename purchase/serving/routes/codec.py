@@ -8,11 +8,13 @@ import re
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+import numpy as np
 import orjson
 from pydantic import ValidationError
 
 from ...errors import InvalidInput
 from ...schemas import PredictRequest, StorePredictRequest, TrafficInfo, describe_validation_errors
+from ...segments import SEGMENTS, segment_names
 from ..fleet import Target
 from ..models.scoring import Scored
 
@@ -65,7 +67,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def encode_predict_response(
-    scored: Scored, return_probabilities: bool, timestamp: datetime, latency_ms: float
+    scored: Scored, return_probabilities: bool, timestamp: datetime, latency_ms: float, return_segments: bool = False
 ) -> bytes:
     """A PredictResponse as JSON, from plain dicts (orjson): building and re-validating a thousand
     pydantic objects per answer costs more than scoring them. Keys left out are absent, as with exclude_none."""
@@ -79,6 +81,9 @@ def encode_predict_response(
     if scored.row_versions is not None:
         for prediction, version in zip(predictions, scored.row_versions):
             prediction["model_version"] = version
+    if return_segments:
+        for prediction, segment in zip(predictions, segment_names(scored.segments)):
+            prediction["segment"] = segment
     answer = {
         "predictions": predictions,
         "model_version": scored.model_version,
@@ -86,6 +91,12 @@ def encode_predict_response(
         "latency_ms": latency_ms,
     }
     return orjson.dumps(answer, option=orjson.OPT_UTC_Z)
+
+
+def segment_summary(segments: np.ndarray) -> str:
+    """The X-Segments header: rows per segment, `viewed=2,unviewed=0,new_user=1`."""
+    counts = np.bincount(segments, minlength=len(SEGMENTS)).tolist()
+    return ",".join(f"{segment.value}={n}" for segment, n in zip(SEGMENTS, counts))
 
 
 def traffic_info(target: Target, **counts: int) -> TrafficInfo:

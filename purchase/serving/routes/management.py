@@ -78,6 +78,7 @@ async def model_info(serving: Serving = SERVICE) -> ModelInfo:
         model_tag=primary.tag,
         stage=stage,
         metrics=store.stored_metrics(primary.model),
+        segments=store.stored_segments(primary.model),
         traffic=traffic_info(routing.target()),
         versions=await counts_by_version(serving.fleet),
     )

@@ -17,7 +17,7 @@ from ..edge.route_table import DeclaredRouter
 from ..edge.security import Access
 from ..models.manager import ModelManager
 from .app import TITLE
-from .codec import encode_predict_response, parse_predict_request
+from .codec import encode_predict_response, parse_predict_request, segment_summary
 from .deps import PREDICT_REQUEST, SERVICE, errors
 
 router = DeclaredRouter()
@@ -79,5 +79,8 @@ async def answer(serving: Serving, content_type: str | None, body: bytes, scope:
     headers = {"X-Worker": str(serving.worker)}
     if source is not None:
         headers["X-Feature-Source"] = source
-    answer = encode_predict_response(scored, parsed.return_probabilities, datetime.now(UTC), latency_ms)
+    headers["X-Segments"] = segment_summary(scored.segments)
+    answer = encode_predict_response(
+        scored, parsed.return_probabilities, datetime.now(UTC), latency_ms, parsed.return_segments
+    )
     return answer, headers
