@@ -22,7 +22,15 @@ from xgboost.spark import SparkXGBClassifier
 from ..features import CATEGORY_FEATURE, Preprocessor
 from ..training.evaluate import format_segments, segment_quality
 from ..training.evaluation import measure
-from ..training.train import Progress, TrainConfig, TrainResult, booster_params, describe, validation_time
+from ..training.train import (
+    Progress,
+    TrainConfig,
+    TrainResult,
+    booster_params,
+    describe,
+    report_missing_segments,
+    validation_time,
+)
 from .frames import one_row
 from .matrix import MatrixColumns, model_matrix, with_probabilities
 from .metrics import evaluate
@@ -89,6 +97,7 @@ def fit(examples: DataFrame, config: TrainConfig, source: str, workers: int, pro
     scores = {name: evidence[name].to_numpy() for name in ("xgboost", "logistic_regression")}
     segments = segment_quality(labels, scores, codes, weights)  # on the evidence: all test rows, or a sample
     progress("test split by segment:\n" + format_segments(segments))
+    report_missing_segments(segments, progress)
     matrix_rows = evidence[list(columns.features)].to_numpy(np.float32)
     evaluation = measure(labels, scores, booster, preprocessor, matrix_rows, config.seed, codes, weights)
     drift_rows = _sample(matrix.where(F.col("split") == "train"), DRIFT_ROWS, rows["train"], config.seed)

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..drift import reference_of
 from ..features import CATEGORY_FEATURE, Preprocessor
-from ..segments import segment_codes
+from ..segments import SEGMENTS, segment_codes
 from . import events, synthetic
 from .evaluate import evaluate, format_segments, segment_quality
 from .evaluation import Evaluation, measure
@@ -174,6 +174,7 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
     metrics = {name: evaluate(y_test, p, w_test) for name, p in scores.items()}
     segments = segment_quality(y_test, scores, codes_test, w_test)
     progress("test split by segment:\n" + format_segments(segments))
+    report_missing_segments(segments, progress)
     progress("global feature importance: exact contributions on the test split")
     evaluation = measure(y_test, scores, booster, preprocessor, x_test, config.seed, codes_test, w_test)
 
@@ -190,6 +191,13 @@ def fit(dataset: Dataset, config: TrainConfig, progress: Progress = print) -> Tr
         segments=segments,
     )
     return TrainResult(booster, preprocessor, metrics, evaluation, metadata)
+
+
+def report_missing_segments(segments: dict[str, Any], progress: Progress) -> None:
+    """One line per segment the test split has no rows of: a log too small to sample it."""
+    for segment in SEGMENTS:
+        if segment.value not in segments:
+            progress(f"{segment.value}: no rows in the test split (the log is too small to sample it): not evaluated")
 
 
 def describe(

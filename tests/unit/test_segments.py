@@ -11,8 +11,8 @@ from purchase.features import NUMERIC_FEATURES, Preprocessor
 from purchase.segments import SEGMENTS, Segment, matrix_segment_codes, segment_codes, segment_names
 from purchase.training import events, synthetic
 from purchase.training.sampling import Sampling, segment_weights
-from purchase.training.train import Dataset, split_by_time
-from tests.helpers import Trained
+from purchase.training.train import Dataset, fit, split_by_time
+from tests.helpers import SMALL, Trained
 
 DAY = pd.Timedelta(days=1)
 
@@ -123,3 +123,14 @@ def test_the_stored_quality_is_that_of_the_test_split_s_rows(v1: Trained, datase
         assert quality[segment.value]["xgboost"]["mean_probability"] == pytest.approx(mean)
     overall = np.average(evaluation.labels, weights=evaluation.weights)
     assert quality["overall"]["purchase_rate"] == pytest.approx(overall)
+
+
+def test_a_log_without_a_segment_trains_on_the_others_and_says_so_in_one_line(dataset: Dataset) -> None:
+    codes = segment_codes(dataset.examples)
+    without = Dataset(dataset.examples[codes != SEGMENTS.index(Segment.NEW_USER)], dataset.source, dataset.oracle)
+    said: list[str] = []
+    result = fit(without, SMALL, said.append)
+    assert "new_user" not in result.metadata["segments"] and "viewed" in result.metadata["segments"]
+    assert [line for line in said if line.startswith("new_user:")] == [
+        "new_user: no rows in the test split (the log is too small to sample it): not evaluated"
+    ]
