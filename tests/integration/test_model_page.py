@@ -132,7 +132,12 @@ def test_the_compare_page_shows_both_versions_plots_side_by_side(
     for trained in (v1, v2):
         plots = sorted(p.name for p in report_folder(trained).glob("*.png"))
         assert sorted(s.rsplit("/", 1)[1] for s in sources if f"/models/{trained.version}/report/" in s) == plots
-    first_row = page.locator(".side").nth(1).locator("img")  # the row after the two metric tables
+    for side, trained in enumerate((v1, v2)):  # each version's quality by segment, as training stored it
+        cells = page.locator(".segments > div").nth(side).locator("tbody tr td:first-child").all_inner_texts()
+        assert cells == list(trained.result.metadata["segments"])
+        rates = page.locator(".segments > div").nth(side).locator("tbody tr td:nth-child(3)").all_inner_texts()
+        assert rates == [f"{e['purchase_rate']:.4f}" for e in trained.result.metadata["segments"].values()]
+    first_row = page.locator(".side").nth(2).locator("img")  # the row after the metric and segment tables
     assert [src.split("/")[2] for src in first_row.evaluate_all("i => i.map(x => x.getAttribute('src'))")] == [
         v1.version,
         v2.version,

@@ -17,6 +17,7 @@ import requests
 from devtools.server import ServerProcess
 from purchase import store
 from purchase.examples import SPEC_CURL, SPEC_EXAMPLE
+from purchase.segments import SEGMENTS
 from tests.helpers import Trained, prefix_of_a_stored_version, request_row
 
 MINIMAL_ROW = SPEC_CURL["features"][0]
@@ -87,6 +88,10 @@ def test_model_info_has_the_spec_fields_and_the_stored_metrics(server: ServerPro
     assert body["num_features"] == v1.result.preprocessor.num_features
     assert body["stage"] == "production"
     assert body["metrics"] == v1.result.metrics
+    assert body["segments"] == v1.result.metadata["segments"] and set(body["segments"]) == {
+        "overall",
+        *(s.value for s in SEGMENTS),
+    }
     assert body["model_path"] is None
     parse_utc(body["loaded_at"])
 
@@ -241,11 +246,16 @@ def test_a_probability_equal_to_the_threshold_is_a_purchase(server: ServerProces
     assert above["prediction"] == 0
 
 
-def test_rows_that_differ_only_in_category_are_cached_apart(serving_v1: ServerProcess, v1: Trained) -> None:
+def test_rows_that_differ_only_in_category_are_cached_apart(
+    serving_v1: ServerProcess, v1: Trained, test_rows: pd.DataFrame
+) -> None:
     """The cache is on in this server: each category's answer equals the offline pipeline's."""
-    base = {**SPEC_CURL["features"][0], "user_id": "cache-user", "view_count_30d": 9}
-    frame = pd.DataFrame([{**base, "item_category": c} for c in v1.result.preprocessor.categories])
-    offline = v1.probabilities(frame)
+    categories = v1.result.preprocessor.categories
+    for _, row in test_rows.dropna().head(100).iterrows():  # the first row whose answer depends on its category
+        frame = pd.DataFrame([{**request_row(row), "item_category": c} for c in categories])
+        offline = v1.probabilities(frame)
+        if max(offline) - min(offline) > 1e-4:
+            break
     other = next(i for i, p in enumerate(offline) if abs(p - offline[0]) > 1e-4)
     for _ in range(2):  # the second round is answered from the cache
         for i in (0, other):

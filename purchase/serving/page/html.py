@@ -206,7 +206,8 @@ def _heading(view: VersionView) -> str:
 
 
 def compare_page(a: VersionView, b: VersionView) -> str:
-    """GET /models/compare: both versions' metrics, then each plot kind in one row, side by side."""
+    """GET /models/compare: both versions' metrics and quality by segment, then each plot kind in one row,
+    side by side."""
     plots = sorted(set(a.plots) | set(b.plots))
 
     def plot(view: VersionView, name: str) -> str:
@@ -219,6 +220,8 @@ def compare_page(a: VersionView, b: VersionView) -> str:
     body = (
         f'<p><a href="/models">all versions</a> · <a href="{swap}">swap sides</a></p>'
         f'<div class="side"><div>{_heading(a)}</div><div>{_heading(b)}</div></div>'
+        f'<div class="side segments"><div>{segments_table(a.segments, "")}</div>'
+        f"<div>{segments_table(b.segments, '')}</div></div>"
         + (rows or '<p class="missing">Neither version has a report.</p>')
     )
     return _page(f"{a.version} vs {b.version}", body)
