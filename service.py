@@ -19,6 +19,7 @@ from purchase.jobs.submit import Submissions
 from purchase.jobs.work import places
 from purchase.online import open_store
 from purchase.online.filling import FeatureFiller
+from purchase.outcomes import open_log
 from purchase.schemas import SparseFeatureRow
 from purchase.serving import metrics
 from purchase.serving.dataplane import DataPlane
@@ -33,6 +34,7 @@ from purchase.serving.models.manager import ModelManager
 from purchase.serving.models.scoring import Scorer
 from purchase.serving.models.shared_cache import SharedCache
 from purchase.serving.monitoring.drift_monitor import DriftMonitor
+from purchase.serving.monitoring.outcomes import OutcomeMonitor
 from purchase.serving.page.routes import router as model_page_routes
 from purchase.serving.redis_client import connect
 from purchase.serving.routes.app import CLIENT_PREDICT, as_bentoml_errors, create_app
@@ -42,6 +44,7 @@ from purchase.serving.routes.features import router as features_routes
 from purchase.serving.routes.jobs import router as job_routes
 from purchase.serving.routes.management import router as management_routes
 from purchase.serving.routes.oip import router as oip_routes
+from purchase.serving.routes.performance import router as performance_routes
 from purchase.serving.routes.predict import answer as answer_predict
 from purchase.serving.routes.predict import router as predict_routes
 from purchase.serving.runtime import UNTRACED, tune_garbage_collector
@@ -67,6 +70,7 @@ app, ROUTE_TABLE = create_app(
         features_routes,  # /features, /events (the online store)
         explain_routes,  # /explain
         drift_routes,  # /drift
+        performance_routes,  # /performance: live quality from outcomes
         model_page_routes,  # /models: the versions, their reports, promotion (HTML)
         job_routes,  # /jobs: batch jobs
         oip_routes,  # /v2: the Open Inference Protocol
@@ -104,7 +108,8 @@ class PurchasePrediction:
         self.drift = DriftMonitor(self.models, settings, lead=self.worker == 1)
         self.feature_store = open_store(settings)
         filler = FeatureFiller(self.feature_store, metrics.record_store_rows) if self.feature_store else None
-        self.dataplane = DataPlane(Scorer(self.models, settings.default_threshold), filler)
+        self.outcomes = OutcomeMonitor(open_log(settings), self.models, settings, lead=self.worker == 1)
+        self.dataplane = DataPlane(Scorer(self.models, settings.default_threshold), filler, self.outcomes)
         self.job_table, self.job_files = places(settings)
         self.submissions = Submissions(self.job_table, self.job_files, settings)
         self.job_runner = JobRunner(self.job_table, self.job_files, settings, self.worker)
@@ -117,12 +122,14 @@ class PurchasePrediction:
     async def start(self) -> None:
         self.follower.start()
         self.drift.start()
+        self.outcomes.start()
         self.job_runner.start()
         tune_garbage_collector()
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
         await self.job_runner.stop()
+        await self.outcomes.stop()
         if self.feature_store is not None:
             await self.feature_store.close()
         await self.fleet.close()

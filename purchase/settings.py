@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     job_nice: int = Field(4, ge=0, le=19)  # the job process yields most of the cores to online requests
     job_stale_s: float = Field(10.0, gt=0)  # a running job unheard of this long is taken over
     job_max_attempts: int = Field(3, ge=1)  # starts of one job (restarts included) before it is failed
+    # Outcomes (README, "Outcomes"): a sticky share of users' predictions, judged by the purchases that follow.
+    outcome_share: float = Field(0.1, ge=0, le=1)  # of users; 0 records nothing
+    outcome_horizon_days: float = Field(7.0, gt=0)  # training's label horizon (train --horizon-days)
+    outcome_window_days: float = Field(7.0, gt=0)  # of prediction time, judged together
+    outcome_min_rows: int = Field(1000, ge=2)  # matured rows in each arm before an A/B verdict
 
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod
@@ -100,6 +105,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must look like redis://host:6379/0 (or rediss://, unix://)")
         return value or None
+
+    @property
+    def outcome_db(self) -> Path:
+        """The embedded outcome log, beside the batch jobs' table."""
+        return self.data_dir / "outcomes.sqlite"
+
+    @property
+    def outcome_retention_s(self) -> float:
+        """Prediction time the outcome log keeps behind its newest: the horizon, the window and a day."""
+        return (self.outcome_horizon_days + self.outcome_window_days + 1) * 86_400.0
 
     @property
     def xgb_threads(self) -> int:

@@ -42,12 +42,12 @@ def stored(event: Event) -> StoredEvent:
 
 
 @contextmanager
-def unavailable_on(*failures: type[Exception]) -> Iterator[None]:
+def unavailable_on(*failures: type[Exception], store: str = "the feature store") -> Iterator[None]:
     """A store's own failures, as the one error the service maps to 503."""
     try:
         yield
     except failures as exc:
-        raise StoreUnavailable(f"the feature store failed: {exc}") from None
+        raise StoreUnavailable(f"{store} failed: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from ..errors import FeaturesOff
 from ..online.filling import FeatureFiller, Source
 from ..schemas import PredictRequest, StorePredictRequest
 from .models.scoring import Scored, Scorer
+from .monitoring.outcomes import OutcomeMonitor
 
 
 class DataPlane:
-    def __init__(self, scorer: Scorer, filler: FeatureFiller | None) -> None:
+    def __init__(self, scorer: Scorer, filler: FeatureFiller | None, outcomes: OutcomeMonitor) -> None:
         self.scorer = scorer
         self.filler = filler
+        self.outcomes = outcomes
         # With the online store /predict needs only the ids (and takes as_of); without, the spec's contract.
         self.request_type: type[PredictRequest] | type[StorePredictRequest] = (
             StorePredictRequest if filler is not None else PredictRequest
@@ -29,8 +31,12 @@ class DataPlane:
         self, request: PredictRequest | StorePredictRequest, version: str | None = None
     ) -> tuple[PredictRequest, Scored, Source | None]:
         """Scored as the fleet's routing says, or by `version` alone; the complete request, and where its
-        features came from (None: the request gave them all, as the spec's contract requires)."""
-        source = None
+        features came from (None: the request gave them all, as the spec's contract requires). The judged
+        users' rows are noted for their outcomes."""
+        source, as_of = None, None
         if isinstance(request, StorePredictRequest):
+            as_of = request.as_of
             request, source = await self.complete(request)
-        return request, await self.scorer.predict(request, version), source
+        scored = await self.scorer.predict(request, version)
+        self.outcomes.note(scored, as_of)
+        return request, scored, source

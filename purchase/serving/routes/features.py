@@ -13,6 +13,7 @@ from .. import metrics
 from ..dataplane import DataPlane
 from ..edge.route_table import DeclaredRouter
 from ..edge.security import Access
+from ..monitoring.outcomes import OutcomeMonitor
 from .deps import SERVICE, errors
 
 router = DeclaredRouter()
@@ -21,6 +22,7 @@ router = DeclaredRouter()
 class Serving(Protocol):
     dataplane: DataPlane
     feature_store: FeatureStore | None
+    outcomes: OutcomeMonitor
 
 
 @router.post(
@@ -36,14 +38,17 @@ async def features(request: StorePredictRequest, serving: Serving = SERVICE) -> 
     "/events", Access.PREDICT, response_model=EventsResponse, responses=errors(400, 401, 403, 404, 413, 429, 503)
 )
 async def events(request: EventsRequest, serving: Serving = SERVICE) -> EventsResponse:
-    """Behaviour events into the online store, all or nothing."""
+    """Behaviour events into the online store, all or nothing; purchases also judge the predictions
+    before them (GET /performance)."""
     if serving.feature_store is None:
         raise FeaturesOff()
     try:
-        result = await serving.feature_store.write([stored(event) for event in request.events])
+        events = [stored(event) for event in request.events]
+        result = await serving.feature_store.write(events)
     except StoreUnavailable:
         metrics.record_events(failed=len(request.events))
         raise
+    await serving.outcomes.purchases(events)
     metrics.record_events(stored=result.stored, duplicate=result.duplicates, expired=result.expired)
     return EventsResponse(
         accepted=len(request.events), stored=result.stored, duplicates=result.duplicates, expired=result.expired

@@ -1,0 +1,101 @@
+"""The embedded outcome log: one SQLite file in WAL mode, shared by every worker of a machine.
+
+The label is computed when asked, from the purchases held then: a late purchase still counts, and a
+purchase sent twice (same event id) is one row."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+
+from ..online.records import unavailable_on
+from .records import Judged, Purchase, Usage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    t REAL, user_id TEXT, item_id TEXT, version TEXT, arm TEXT, segment INTEGER, probability REAL);
+CREATE INDEX IF NOT EXISTS predictions_t ON predictions (t);
+CREATE TABLE IF NOT EXISTS purchases (
+    user_id TEXT, item_id TEXT, event_id TEXT, t REAL, PRIMARY KEY (user_id, item_id, event_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS purchases_t ON purchases (t);
+"""
+MATURED = """
+SELECT p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability,
+    EXISTS (SELECT 1 FROM purchases b WHERE b.user_id = p.user_id AND b.item_id = p.item_id
+            AND b.t >= p.t AND b.t < p.t + :horizon)
+FROM predictions p WHERE p.t >= :start AND p.t <= :end ORDER BY p.t, p.rowid
+"""
+T = TypeVar("T")
+
+
+class SqliteLog:
+    def __init__(self, path: Path, retention_s: float, timeout_s: float) -> None:
+        self.path = path
+        self.retention_s = retention_s  # behind the newest prediction: horizon, window and a margin
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    async def _run(self, function: Callable[[], T]) -> T:
+        with unavailable_on(sqlite3.Error, store="the outcome log"):
+            return await anyio.to_thread.run_sync(function)
+
+    async def add(self, predictions: Sequence[Judged]) -> None:
+        await self._run(functools.partial(self._add, predictions))
+
+    def _add(self, predictions: Sequence[Judged]) -> None:
+        con = self._connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability) for p in predictions],
+            )
+            cutoff = max(p.t for p in predictions) - self.retention_s
+            con.execute("DELETE FROM predictions WHERE t < ?", (cutoff,))
+            con.execute("DELETE FROM purchases WHERE t < ?", (cutoff,))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    async def purchases(self, purchases: Sequence[Purchase]) -> None:
+        rows = [(p.user_id, p.item_id, p.event_id, p.t) for p in purchases]
+        await self._run(
+            lambda: self._connection().executemany("INSERT OR IGNORE INTO purchases VALUES (?, ?, ?, ?)", rows)
+        )
+
+    async def matured(self, start: float, end: float, horizon_s: float) -> list[tuple[Judged, int]]:
+        def query() -> list[tuple[Judged, int]]:
+            cursor = self._connection().execute(MATURED, {"start": start, "end": end, "horizon": horizon_s})
+            return [(Judged(*row[:7]), int(row[7])) for row in cursor]
+
+        return await self._run(query)
+
+    async def usage(self) -> Usage:
+        def measure() -> Usage:
+            (count,) = self._connection().execute("SELECT count(*) FROM predictions").fetchone()
+            files = (self.path, self.path.with_name(self.path.name + "-wal"))
+            return Usage(int(count), sum(f.stat().st_size for f in files if f.exists()))
+
+        return await self._run(measure)
+
+    async def close(self) -> None:
+        """Connections belong to the threads that opened them and close with the process."""

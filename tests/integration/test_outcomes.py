@@ -1,0 +1,183 @@
+"""Outcomes against real servers: predictions made as of the test split's times, the log's purchases
+replayed through /events (twice: a duplicate counts once), the clock moved past the horizon, and the
+live figures equal the offline ones for the same rows; a restart loses nothing; two replicas on one
+real Redis report the same; an A/B candidate trained on shuffled labels is found worse."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from devtools.server import ServerProcess, bentoml_serve, redis_server
+from purchase import store
+from purchase.training import synthetic
+from purchase.training.evaluate import evaluate
+from purchase.training.train import Dataset, fit
+from tests.helpers import SMALL, Trained, quiet, request_row
+from tests.integration.conftest import start
+from tests.integration.test_online_features import BATCH, as_events, by_as_of
+
+HORIZON = pd.Timedelta(days=7)
+JUDGE_ALL = {"OUTCOME_SHARE": "1", "OUTCOME_WINDOW_DAYS": "400", "OUTCOME_MIN_ROWS": "200"}
+
+
+def predict_as_of(servers: list[ServerProcess], rows: pd.DataFrame) -> list[dict]:
+    """The rows with every feature given, as of their own as-of time, spread over `servers` (by request)."""
+    answers = []
+    for k, (as_of, group) in enumerate(by_as_of(rows)):
+        body = {"features": [request_row(r) for _, r in group.iterrows()], "as_of": as_of}
+        response = requests.post(servers[k % len(servers)].url + "/predict", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        answers += response.json()["predictions"]
+    return answers
+
+
+def replay_purchases(server: ServerProcess, times: int = 2) -> None:
+    """The synthetic log's purchases, shuffled, sent `times` over (the same event ids)."""
+    log = synthetic.generate(n_users=SMALL.n_users, n_days=SMALL.n_days, seed=SMALL.seed).events
+    events = as_events(log)
+    purchases = [e for e in events if e["event_type"] == "purchase"]
+    for round_ in range(times):
+        random.Random(round_).shuffle(purchases)
+        for at in range(0, len(purchases), BATCH):
+            response = requests.post(server.url + "/events", json={"events": purchases[at : at + BATCH]}, timeout=60)
+            assert response.status_code == 200, response.text
+
+
+def performance(server: ServerProcess, as_of: pd.Timestamp, **params: str) -> dict:
+    response = requests.get(
+        server.url + "/performance", params={"as_of": f"{as_of:%Y-%m-%dT%H:%M:%S}Z", **params}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def kept(server: ServerProcess, rows: int) -> ServerProcess:
+    """Until the server's log holds `rows` predictions (each worker writes what it noted once a second)."""
+    return server.wait_until(
+        lambda: performance(server, pd.Timestamp("2000-01-01"))["recording"]["kept"] >= rows, timeout_s=30
+    )
+
+
+def live(report: dict, version: str) -> dict:
+    (entry,) = [v for v in report["versions"] if v["version"] == version]
+    return entry
+
+
+@dataclass
+class Judging:
+    server: ServerProcess
+    clock: pd.Timestamp  # the newest prediction's horizon has just passed
+
+
+@pytest.fixture(scope="module")
+def judging(tmp_path_factory: pytest.TempPathFactory, v1: Trained, test_rows: pd.DataFrame) -> Iterator[Judging]:
+    env = {"DEFAULT_MODEL": str(v1.model.tag), "API_WORKERS": "2", **JUDGE_ALL}
+    server = start(tmp_path_factory, "outcomes", env, "/readyz")
+    predict_as_of([server], test_rows)
+    kept(server, len(test_rows))
+    replay_purchases(server)
+    yield Judging(server, test_rows["as_of"].max() + HORIZON)
+    server.stop()
+
+
+def test_live_figures_equal_the_offline_ones_for_the_same_rows(
+    judging: Judging, v1: Trained, test_rows: pd.DataFrame
+) -> None:
+    entry = live(performance(judging.server, judging.clock), v1.version)
+    y, p = test_rows["label"].to_numpy(np.float64), np.array(v1.probabilities(test_rows))
+    offline = evaluate(y, p)
+    assert entry["live"]["rows"] == len(test_rows) and entry["live"]["purchase_rate"] == pytest.approx(y.mean())
+    assert entry["live"]["auc"] == pytest.approx(offline["auc"], abs=1e-9)
+    assert entry["live"]["log_loss"] == pytest.approx(offline["log_loss"], abs=1e-9)
+    low, high = entry["live"]["auc_95"]
+    assert low < offline["auc"] < high
+    assert set(entry["arms"]) == {"primary"} and entry["arms"]["primary"] == entry["live"]
+    assert sum(s["rows"] for s in entry["segments"].values()) == len(test_rows)
+    assert entry["training"] == v1.result.metrics["xgboost"]
+    assert sum(d["rows"] for d in entry["daily"]) == len(test_rows)
+
+
+def test_a_prediction_whose_horizon_has_not_passed_is_not_judged(judging: Judging, test_rows: pd.DataFrame) -> None:
+    report = performance(judging.server, judging.clock - pd.Timedelta(seconds=1))
+    judged = sum(v["live"]["rows"] for v in report["versions"])
+    assert judged == int((test_rows["as_of"] < test_rows["as_of"].max()).sum()) < len(test_rows)
+
+
+def test_a_restart_loses_nothing_recorded(judging: Judging, tmp_path_factory: pytest.TempPathFactory) -> None:
+    before = performance(judging.server, judging.clock)
+    judging.server.stop()
+    judging.server = bentoml_serve(judging.server.env, tmp_path_factory.mktemp("restarted") / "server.log").wait(
+        "/readyz"
+    )
+    after = performance(judging.server, judging.clock)
+    assert after["versions"] == before["versions"] and after["recording"]["kept"] == before["recording"]["kept"]
+
+
+def test_an_unknown_or_malformed_version_is_named(judging: Judging) -> None:
+    unknown = requests.get(
+        judging.server.url + "/performance", params={"version": "xgboost_19990101_000000"}, timeout=30
+    )
+    assert unknown.status_code == 404 and "xgboost_19990101_000000" in unknown.json()["detail"]
+    malformed = requests.get(judging.server.url + "/performance", params={"version": "no such/version"}, timeout=30)
+    assert malformed.status_code == 400 and "version" in malformed.json()["detail"]
+
+
+def test_two_replicas_on_one_redis_judge_as_one(
+    tmp_path_factory: pytest.TempPathFactory, v1: Trained, test_rows: pd.DataFrame
+) -> None:
+    redis = redis_server(tmp_path_factory.mktemp("outcomes-redis") / "redis.log")
+    env = {"DEFAULT_MODEL": str(v1.model.tag), "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", **JUDGE_ALL}
+    replicas = [start(tmp_path_factory, f"outcomes-replica-{k}", env, "/readyz") for k in range(2)]
+    try:
+        predict_as_of(replicas, test_rows)  # each as-of time to one replica or the other
+        for replica in replicas:
+            kept(replica, len(test_rows))
+        replay_purchases(replicas[1], times=1)
+        clock = test_rows["as_of"].max() + HORIZON
+        first, second = (performance(r, clock) for r in replicas)
+        assert first["versions"] == second["versions"]
+        y, p = test_rows["label"].to_numpy(np.float64), np.array(v1.probabilities(test_rows))
+        assert live(first, v1.version)["live"]["auc"] == pytest.approx(evaluate(y, p)["auc"], abs=1e-9)
+    finally:
+        for replica in replicas:
+            replica.stop()
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def shuffled(dataset: Dataset) -> Trained:
+    """A version trained on the same rows with their labels shuffled: it has learnt nothing."""
+    labels = dataset.examples["label"].to_numpy().copy()
+    np.random.default_rng(0).shuffle(labels)
+    result = fit(replace(dataset, examples=dataset.examples.assign(label=labels)), SMALL, quiet)
+    return Trained(result, store.save(result.booster, result.preprocessor, result.metadata, promote=False))
+
+
+def test_a_candidate_trained_on_shuffled_labels_is_found_worse(
+    tmp_path_factory: pytest.TempPathFactory, v1: Trained, shuffled: Trained, test_rows: pd.DataFrame
+) -> None:
+    env = {"DEFAULT_MODEL": str(v1.model.tag), **JUDGE_ALL}
+    server = start(tmp_path_factory, "outcomes-ab", env, "/readyz")
+    try:
+        split = {"candidate": str(shuffled.model.tag), "candidate_share": 0.5}
+        changed = requests.post(server.url + "/traffic", json=split, timeout=60)  # admin from loopback
+        assert changed.status_code == 200, changed.text
+        predict_as_of([server], test_rows)
+        kept(server, len(test_rows))
+        replay_purchases(server, times=1)
+        report = performance(server, test_rows["as_of"].max() + HORIZON)
+        ab = report["ab"]
+        assert (ab["primary"], ab["candidate"]) == (v1.version, shuffled.version)
+        assert ab["verdict"] == "worse" and ab["log_loss_difference"] > 0, ab
+        assert set(live(report, shuffled.version)["arms"]) == {"candidate"}
+        served = requests.get(server.url + "/traffic", timeout=30).json()
+        assert served["candidate"] == str(shuffled.model.tag)  # the policy is off: only reported
+    finally:
+        server.stop()
