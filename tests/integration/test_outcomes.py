@@ -6,6 +6,7 @@ real Redis report the same; an A/B candidate trained on shuffled labels is found
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ import requests
 
 from devtools.server import ServerProcess, bentoml_serve, redis_server
 from purchase import store
+from purchase.examples import SPEC_CURL
 from purchase.training import synthetic
 from purchase.training.evaluate import evaluate
 from purchase.training.train import Dataset, fit
@@ -145,6 +147,14 @@ def test_two_replicas_on_one_redis_judge_as_one(
         assert first["versions"] == second["versions"]
         y, p = test_rows["label"].to_numpy(np.float64), np.array(v1.probabilities(test_rows))
         assert live(first, v1.version)["live"]["auc"] == pytest.approx(evaluate(y, p)["auc"], abs=1e-9)
+        redis.stop()  # the log gone: predictions are still served, the rows not recorded are counted
+        for gaps in (1, 2, 3):  # one at a time: each is a write that fails
+            assert requests.post(replicas[0].url + "/predict", json=SPEC_CURL, timeout=30).status_code == 200
+            counted = f"purchase_outcome_gaps_total {gaps:.1f}"
+            replicas[0].wait_until(
+                lambda counted=counted: counted in requests.get(replicas[0].url + "/metrics", timeout=5).text, 30
+            )
+        assert replicas[0].log().count("outcomes not recorded") == 1
     finally:
         for replica in replicas:
             replica.stop()
@@ -181,3 +191,15 @@ def test_a_candidate_trained_on_shuffled_labels_is_found_worse(
         assert served["candidate"] == str(shuffled.model.tag)  # the policy is off: only reported
     finally:
         server.stop()
+
+
+def test_the_live_figures_of_now_are_prometheus_gauges(judging: Judging, v1: Trained) -> None:
+    """The synthetic log ends today, so the test split's horizon has passed by the wall clock too."""
+    report = requests.get(judging.server.url + "/performance", timeout=60).json()
+    figures = live(report, v1.version)["arms"]["primary"]
+    metrics = requests.get(judging.server.url + "/metrics", timeout=30).text
+    for name in ("auc", "log_loss", "ece", "rows"):
+        found = re.findall(rf'purchase_live_{name}\{{arm="primary",model_version="{v1.version}"\}} (\S+)', metrics)
+        assert [float(v) for v in found] == [pytest.approx(figures[name], abs=1e-9)], name
+    ratio = re.findall(rf'purchase_live_auc_ratio\{{arm="primary",model_version="{v1.version}"\}} (\S+)', metrics)
+    assert [float(v) for v in ratio] == [pytest.approx(figures["auc"] / v1.result.metrics["xgboost"]["auc"])]

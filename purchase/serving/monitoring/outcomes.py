@@ -1,6 +1,7 @@
 """Outcomes in serving: the judged users' predictions are noted on the request path (no I/O there) and
 written to the outcome log once a second; their purchases are written as `/events` receives them. The
-lead worker keeps the live-quality gauges fresh for alerting; GET /performance computes the figures."""
+lead worker keeps the live-quality gauges fresh for alerting (so does every GET /performance of now);
+GET /performance computes the figures."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ class OutcomeMonitor:
                 await self.flush()
                 if self.lead and time.monotonic() >= next_gauges:
                     next_gauges = time.monotonic() + GAUGES_EVERY_S
-                    self._export(await self.report(None, None))
+                    await self.report(None, None)
             except Exception:
                 logger.exception("recording outcomes failed; retrying")
 
@@ -142,7 +143,7 @@ class OutcomeMonitor:
         verdict = None
         if served.candidate is not None:
             verdict = ab_verdict(matured, served.primary.version, served.candidate.version, self.min_rows)
-        return PerformanceReport(
+        report = PerformanceReport(
             as_of=clock,
             window_start=datetime.fromtimestamp(start, UTC),
             window_end=datetime.fromtimestamp(end, UTC),
@@ -151,6 +152,9 @@ class OutcomeMonitor:
             versions=figures,
             ab=verdict,
         )
+        if version is None and as_of is None:  # the live figures: what the gauges show
+            self._export(report)
+        return report
 
     def _export(self, report: PerformanceReport) -> None:
         gauges = _gauges()
