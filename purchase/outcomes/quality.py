@@ -12,6 +12,10 @@ from scipy.stats import rankdata
 from ..training.evaluate import PROBABILITY_FLOOR, evaluate, expected_calibration_error
 
 Z_95 = 1.959963984540054  # two-sided 95 %
+# The alert rules' thresholds (deploy/prometheus/purchase-alerts.yaml): live AUC below this share of the
+# training AUC, or live ECE above this, over at least OUTCOME_MIN_ROWS matured rows.
+ALERT_AUC_RATIO = 0.9
+ALERT_ECE = 0.05
 Verdict = Literal["better", "worse", "not yet distinguishable"]
 
 

@@ -107,18 +107,30 @@ def test_replicas_share_redis_from_a_secret_and_optionally_one_model_store() -> 
     assert patch["containers"][0]["volumeMounts"][0]["mountPath"] == f"{home}/models"
 
 
-def test_the_drift_alerts_use_exported_metrics_and_the_service_s_thresholds() -> None:
+def test_the_alerts_use_exported_metrics_and_the_service_s_thresholds() -> None:
     from purchase.drift import DRIFT_PSI, WATCH_PSI
+    from purchase.outcomes.quality import ALERT_AUC_RATIO, ALERT_ECE
     from purchase.serving import metrics
+    from purchase.serving.monitoring import outcomes
+    from purchase.settings import Settings
 
-    exported = {collector._name for collector in vars(metrics._counters()).values()}
+    exported = {collector._name for collector in [*vars(metrics._counters()).values(), *outcomes._gauges().values()]}
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "purchase-alerts.yaml").read_text())
     found = {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
-    assert set(found) == {"PurchaseFeatureDrift", "PurchaseFeatureDriftWatch"}
+    assert set(found) == {
+        "PurchaseFeatureDrift", "PurchaseFeatureDriftWatch", "PurchaseLiveAucBelowTraining", "PurchaseLiveMiscalibrated"
+    }  # fmt: skip
     for expr in found.values():
-        assert set(re.findall(r"\b(purchase_[a-z_]+)\b", expr)) <= exported and "purchase_drift_psi" in expr
+        assert set(re.findall(r"\b(purchase_[a-z_]+)\b", expr)) <= exported
     assert float(found["PurchaseFeatureDrift"].rsplit(">=", 1)[1]) == DRIFT_PSI
     assert float(found["PurchaseFeatureDriftWatch"].rsplit(">=", 1)[1]) == WATCH_PSI
+    min_rows = Settings(_env_file=None).outcome_min_rows
+    for name, threshold in (
+        ("PurchaseLiveAucBelowTraining", ALERT_AUC_RATIO),
+        ("PurchaseLiveMiscalibrated", ALERT_ECE),
+    ):
+        assert re.findall(r"[<>] ([0-9.]+)", found[name].split(" and ")[0]) == [str(threshold)]
+        assert found[name].endswith(f">= {min_rows}")
 
 
 def test_replicas_share_the_batch_jobs_volume_within_its_size() -> None:
