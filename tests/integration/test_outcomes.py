@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
+from devtools.screenshots import launch
 from devtools.server import ServerProcess, bentoml_serve, redis_server
 from purchase import store
 from purchase.examples import SPEC_CURL
@@ -203,3 +205,22 @@ def test_the_live_figures_of_now_are_prometheus_gauges(judging: Judging, v1: Tra
         assert [float(v) for v in found] == [pytest.approx(figures[name], abs=1e-9)], name
     ratio = re.findall(rf'purchase_live_auc_ratio\{{arm="primary",model_version="{v1.version}"\}} (\S+)', metrics)
     assert [float(v) for v in ratio] == [pytest.approx(figures["auc"] / v1.result.metrics["xgboost"]["auc"])]
+
+
+def test_the_model_page_shows_the_live_figures_and_their_curve(judging: Judging, v1: Trained) -> None:
+    """In a real headless Chromium: the panel's row for v1 is GET /performance's, with one curve."""
+    report = requests.get(judging.server.url + "/performance", timeout=60).json()
+    figures = live(report, v1.version)["arms"]["primary"]
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            page = chromium.new_page()
+            page.goto(judging.server.url + "/models")
+            cells = page.locator("#outcomes tbody tr").first.locator("td").all_inner_texts()
+            curve = page.locator(f'#outcomes-curve polyline[data-version="{v1.version}"]')
+            points = curve.get_attribute("points") or ""
+        finally:
+            chromium.close()
+    assert cells[:6] == [v1.version, "primary", f"{figures['rows']:,}", f"{figures['purchase_rate']:.4f}",
+                         f"{figures['mean_probability']:.4f}", f"{figures['auc']:.4f}"]  # fmt: skip
+    assert len(points.split()) == len(live(report, v1.version)["daily"])

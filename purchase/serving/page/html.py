@@ -164,9 +164,9 @@ def _serving_segments(views: list[VersionView], traffic: TrafficInfo | None) -> 
 
 
 def models_page(
-    views: list[VersionView], traffic: TrafficInfo | None, counts: dict[str, dict[str, int]], drift: str
+    views: list[VersionView], traffic: TrafficInfo | None, counts: dict[str, dict[str, int]], drift: str, outcomes: str
 ) -> str:
-    """GET /models. `drift` is the drift section's markup (`drift_section`)."""
+    """GET /models. `drift` and `outcomes` are those sections' markup (`drift_section`, `outcomes_section`)."""
     newest_first = list(reversed(views))
     admin = (
         '<p><label>Admin key <input id="admin-key" type="password" autocomplete="off" size="32"></label> '
@@ -185,6 +185,7 @@ def models_page(
         + "<h2>Requests by version</h2>"
         + _counts(counts)
         + f"<h2>Drift</h2>{drift}"
+        + f"<h2>Live quality (outcomes)</h2>{outcomes}"
     )
     return _page("Models", body, SCRIPT)
 

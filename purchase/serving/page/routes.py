@@ -1,5 +1,6 @@
 """/models: a page for people. The store's versions with their test metrics, each version's report,
-two versions compared, the live traffic split, per-version counts and drift; promote and roll back.
+two versions compared, the live traffic split, per-version counts, drift and live quality from outcomes;
+promote and roll back.
 
 Reading is Access.METRICS (a browser sends no key header on a page load); promotion and rollback are
 Access.ADMIN and change the registry's stage as `python -m purchase.cli.registry` does: servers with
@@ -17,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
 from ... import reports, store
-from ...errors import ModelNotFound, ModelNotLoaded
+from ...errors import ModelNotFound, ModelNotLoaded, StoreUnavailable
 from ...schemas import TrafficInfo
 from ..edge.route_table import DeclaredRouter
 from ..edge.security import Access
@@ -25,9 +26,11 @@ from ..fleet import Coordinator
 from ..models.manager import ModelManager
 from ..monitoring.counts import counts_by_version
 from ..monitoring.drift_monitor import DriftMonitor
+from ..monitoring.outcomes import OutcomeMonitor
 from ..routes.codec import traffic_info
 from ..routes.deps import SERVICE, errors
 from .html import VersionView, compare_page, drift_section, models_page
+from .outcomes_panel import outcomes_section
 
 router = DeclaredRouter()
 REPORT_FILES = {".png": "image/png", ".html": "text/html; charset=utf-8"}  # what a report folder may serve
@@ -38,6 +41,7 @@ class Serving(Protocol):
     models: ModelManager
     fleet: Coordinator
     drift: DriftMonitor
+    outcomes: OutcomeMonitor
 
 
 class StageChange(BaseModel):
@@ -98,12 +102,23 @@ async def _drift(serving: Serving) -> str:
         return drift_section(None, "No model loaded on this server.")
 
 
+async def _outcomes(serving: Serving) -> str:
+    """Every version's live quality, as GET /performance answers it."""
+    try:
+        return outcomes_section(await serving.outcomes.report(None, None))
+    except (ModelNotFound, StoreUnavailable) as exc:  # recording off, or the log unreachable
+        return outcomes_section(None, exc.detail)
+    except ModelNotLoaded:
+        return outcomes_section(None, "No model loaded on this server.")
+
+
 @router.get("/models", Access.METRICS, **HTML_ROUTE)
 async def models(serving: Serving = SERVICE) -> HTMLResponse:
     """The versions in the store, the live traffic split, requests per version and drift (HTML)."""
     views = await anyio.to_thread.run_sync(_views)
     counts = await counts_by_version(serving.fleet)
-    return HTMLResponse(models_page(views, _traffic(serving), counts, await _drift(serving)))
+    sections = await _drift(serving), await _outcomes(serving)
+    return HTMLResponse(models_page(views, _traffic(serving), counts, *sections))
 
 
 @router.get("/models/compare", Access.METRICS, **HTML_ROUTE)
