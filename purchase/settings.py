@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     outcome_horizon_days: float = Field(7.0, gt=0)  # training's label horizon (train --horizon-days)
     outcome_window_days: float = Field(7.0, gt=0)  # of prediction time, judged together
     outcome_min_rows: int = Field(1000, ge=2)  # matured rows in each arm before an A/B verdict
+    outcome_check_s: float = Field(60.0, gt=0)  # the lead refreshes the gauges (and the policy acts) this often
+    # Off by default: promote a better candidate, remove a worse one, roll back a miscalibrated primary.
+    outcome_policy: bool = False
+    outcome_rollback_ece: float = Field(0.05, gt=0, le=1)
 
     @field_validator("api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod

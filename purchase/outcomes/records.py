@@ -42,7 +42,12 @@ class OutcomeLog(Protocol):
 
     async def add(self, predictions: Sequence[Judged]) -> None: ...
 
-    async def purchases(self, purchases: Sequence[Purchase]) -> None: ...
+    async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
+        """The purchases of a batch of events, and the batch's newest event time: the log's event clock
+        moves to it (never back)."""
+
+    async def events_until(self) -> float | None:
+        """The newest event time received (None before any): outcomes are known up to it."""
 
     async def matured(self, start: float, end: float, horizon_s: float) -> list[tuple[Judged, int]]:
         """The predictions made in [start, end], each with its label: 1 when the user bought the item in

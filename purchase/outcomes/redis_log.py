@@ -19,6 +19,7 @@ from .records import Judged, Purchase, Usage
 
 PREFIX = "purchase:outcomes:"
 PREDICTIONS = PREFIX + "predictions"
+EVENTS_UNTIL = PREFIX + "events_until"  # a sorted set of one member: ZADD GT keeps the maximum atomically
 
 
 class RedisLog:
@@ -43,7 +44,7 @@ class RedisLog:
                 pipe.zremrangebyscore(PREDICTIONS, "-inf", f"({cutoff!r}")
                 await pipe.execute()
 
-    async def purchases(self, purchases: Sequence[Purchase]) -> None:
+    async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
         ttl = math.ceil(self.retention_s)
         with unavailable_on(RedisError, store="the outcome log"):
             async with self._client.pipeline(transaction=True) as pipe:
@@ -51,7 +52,13 @@ class RedisLog:
                     key = _pair_key(p.user_id, p.item_id)
                     pipe.zadd(key, {p.event_id: p.t})
                     pipe.expire(key, ttl)
+                pipe.zadd(EVENTS_UNTIL, {"t": newest}, gt=True)  # only ever forward
                 await pipe.execute()
+
+    async def events_until(self) -> float | None:
+        with unavailable_on(RedisError, store="the outcome log"):
+            value = await self._client.zscore(EVENTS_UNTIL, "t")
+        return None if value is None else float(value)
 
     async def matured(self, start: float, end: float, horizon_s: float) -> list[tuple[Judged, int]]:
         with unavailable_on(RedisError, store="the outcome log"):

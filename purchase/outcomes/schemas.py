@@ -50,9 +50,12 @@ class Recording(BaseModel):
 
 
 class PerformanceReport(BaseModel):
-    as_of: datetime = Field(description="the clock: predictions made by as_of - horizon are judged")
-    window_start: datetime
-    window_end: datetime
+    as_of: datetime = Field(description="the clock (default now)")
+    events_until: datetime | None = Field(
+        description="the newest event /events received; predictions made by min(as_of, this) - horizon are judged"
+    )
+    window_start: datetime = Field(description="predictions made from here to window_end are judged")
+    window_end: datetime = Field(description="before any event has arrived, nothing is judged")
     horizon_days: float
     recording: Recording
     versions: list[VersionPerformance]

@@ -24,6 +24,7 @@ CREATE INDEX IF NOT EXISTS predictions_t ON predictions (t);
 CREATE TABLE IF NOT EXISTS purchases (
     user_id TEXT, item_id TEXT, event_id TEXT, t REAL, PRIMARY KEY (user_id, item_id, event_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS purchases_t ON purchases (t);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL);
 """
 MATURED = """
 SELECT p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability,
@@ -76,11 +77,32 @@ class SqliteLog:
             con.execute("ROLLBACK")
             raise
 
-    async def purchases(self, purchases: Sequence[Purchase]) -> None:
+    async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
         rows = [(p.user_id, p.item_id, p.event_id, p.t) for p in purchases]
-        await self._run(
-            lambda: self._connection().executemany("INSERT OR IGNORE INTO purchases VALUES (?, ?, ?, ?)", rows)
-        )
+
+        def write() -> None:
+            con = self._connection()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany("INSERT OR IGNORE INTO purchases VALUES (?, ?, ?, ?)", rows)
+                con.execute(
+                    "INSERT INTO meta VALUES ('events_until', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                    (newest,),
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def events_until(self) -> float | None:
+        def read() -> float | None:
+            row = self._connection().execute("SELECT value FROM meta WHERE key = 'events_until'").fetchone()
+            return None if row is None else float(row[0])
+
+        return await self._run(read)
 
     async def matured(self, start: float, end: float, horizon_s: float) -> list[tuple[Judged, int]]:
         def query() -> list[tuple[Judged, int]]:

@@ -43,15 +43,23 @@ def predict_as_of(servers: list[ServerProcess], rows: pd.DataFrame) -> list[dict
 
 
 def replay_purchases(server: ServerProcess, times: int = 2) -> None:
-    """The synthetic log's purchases, shuffled, sent `times` over (the same event ids)."""
+    """The synthetic log's purchases, shuffled, sent `times` over (the same event ids), then one view at
+    midnight, where the log ends: the event clock reaches the newest as-of time's horizon."""
     log = synthetic.generate(n_users=SMALL.n_users, n_days=SMALL.n_days, seed=SMALL.seed).events
     events = as_events(log)
     purchases = [e for e in events if e["event_type"] == "purchase"]
+    ends = {
+        **events[0],
+        "event_id": "clock",
+        "event_type": "view",
+        "event_time": f"{synthetic.today():%Y-%m-%dT%H:%M:%S}Z",
+    }
     for round_ in range(times):
         random.Random(round_).shuffle(purchases)
         for at in range(0, len(purchases), BATCH):
             response = requests.post(server.url + "/events", json={"events": purchases[at : at + BATCH]}, timeout=60)
             assert response.status_code == 200, response.text
+    assert requests.post(server.url + "/events", json={"events": [ends]}, timeout=60).status_code == 200
 
 
 def performance(server: ServerProcess, as_of: pd.Timestamp, **params: str) -> dict:
@@ -86,6 +94,8 @@ def judging(tmp_path_factory: pytest.TempPathFactory, v1: Trained, test_rows: pd
     server = start(tmp_path_factory, "outcomes", env, "/readyz")
     predict_as_of([server], test_rows)
     kept(server, len(test_rows))
+    # The wall clock is past the horizon, but no event has arrived: no outcome is known, nothing is judged.
+    assert performance(server, test_rows["as_of"].max() + HORIZON)["versions"] == []
     replay_purchases(server)
     yield Judging(server, test_rows["as_of"].max() + HORIZON)
     server.stop()
@@ -172,25 +182,58 @@ def shuffled(dataset: Dataset) -> Trained:
     return Trained(result, store.save(result.booster, result.preprocessor, result.metadata, promote=False))
 
 
-def test_a_candidate_trained_on_shuffled_labels_is_found_worse(
+def run_ab(
+    tmp_path_factory: pytest.TempPathFactory, primary: Trained, candidate: Trained, rows: pd.DataFrame, **env: str
+) -> ServerProcess:
+    """A server splitting users half and half, the rows' purchases replayed and the rows predicted (in
+    that order: a policy that is on acts on whatever has matured, and the outcomes are all known)."""
+    settings = {"DEFAULT_MODEL": str(primary.model.tag), **JUDGE_ALL, **env}
+    server = start(tmp_path_factory, "outcomes-ab", settings, "/readyz")
+    split = {"candidate": str(candidate.model.tag), "candidate_share": 0.5}
+    changed = requests.post(server.url + "/traffic", json=split, timeout=60)  # admin from loopback
+    assert changed.status_code == 200, changed.text
+    replay_purchases(server, times=1)
+    predict_as_of([server], rows)
+    return server
+
+
+def candidate_of(server: ServerProcess) -> str | None:
+    candidate: str | None = requests.get(server.url + "/traffic", timeout=30).json()["candidate"]
+    return candidate
+
+
+def test_a_candidate_trained_on_shuffled_labels_is_found_worse_and_only_reported(
     tmp_path_factory: pytest.TempPathFactory, v1: Trained, shuffled: Trained, test_rows: pd.DataFrame
 ) -> None:
-    env = {"DEFAULT_MODEL": str(v1.model.tag), **JUDGE_ALL}
-    server = start(tmp_path_factory, "outcomes-ab", env, "/readyz")
+    server = run_ab(tmp_path_factory, v1, shuffled, test_rows)
     try:
-        split = {"candidate": str(shuffled.model.tag), "candidate_share": 0.5}
-        changed = requests.post(server.url + "/traffic", json=split, timeout=60)  # admin from loopback
-        assert changed.status_code == 200, changed.text
-        predict_as_of([server], test_rows)
         kept(server, len(test_rows))
-        replay_purchases(server, times=1)
         report = performance(server, test_rows["as_of"].max() + HORIZON)
         ab = report["ab"]
         assert (ab["primary"], ab["candidate"]) == (v1.version, shuffled.version)
         assert ab["verdict"] == "worse" and ab["log_loss_difference"] > 0, ab
         assert set(live(report, shuffled.version)["arms"]) == {"candidate"}
-        served = requests.get(server.url + "/traffic", timeout=30).json()
-        assert served["candidate"] == str(shuffled.model.tag)  # the policy is off: only reported
+        assert candidate_of(server) == str(shuffled.model.tag)  # the policy is off: only reported
+        assert "Outcome policy: off" in requests.get(server.url + "/models", timeout=30).text
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("worse", [True, False], ids=["worse-removed", "better-promoted"])
+def test_with_the_policy_on_a_worse_candidate_is_removed_and_a_better_one_promoted(
+    tmp_path_factory: pytest.TempPathFactory, v1: Trained, shuffled: Trained, test_rows: pd.DataFrame, worse: bool
+) -> None:
+    primary, candidate = (v1, shuffled) if worse else (shuffled, v1)
+    policy = {"OUTCOME_POLICY": "true", "OUTCOME_CHECK_S": "1"}
+    server = run_ab(tmp_path_factory, primary, candidate, test_rows, **policy)
+    try:
+        server.wait_until(lambda: candidate_of(server) is None, timeout_s=60)
+        serving = requests.get(server.url + "/health", timeout=30).json()["model_version"]
+        assert serving == (primary.version if worse else candidate.version)
+        action = "removed" if worse else "promoted"
+        assert f"outcome policy: {action} {candidate.version}" in server.log()
+        page = requests.get(server.url + "/models", timeout=30).text
+        assert f"<td class=text>{action}</td><td class=text>{candidate.version}</td>" in page
     finally:
         server.stop()
 

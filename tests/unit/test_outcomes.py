@@ -110,9 +110,10 @@ def test_a_purchase_within_the_horizon_after_a_prediction_makes_it_positive(make
                 Purchase("p1", 103 * DAY, "a", "x"),  # the same event again: once
                 Purchase("p2", 107 * DAY, "b", "x"),  # the horizon's end is outside it
                 Purchase("p3", 99 * DAY, "c", "x"),  # before the prediction
-            ]
+            ],
+            110 * DAY,
         )
-        await log.purchases([Purchase("p4", 101 * DAY, "c", "y")])  # another item
+        await log.purchases([Purchase("p4", 101 * DAY, "c", "y")], 101 * DAY)  # another item
         return await log.matured(95 * DAY, 103 * DAY, 7 * DAY)
 
     matured = run(make_log, scenario)
@@ -139,3 +140,14 @@ def test_the_log_keeps_its_retention_behind_the_newest_prediction_and_reports_it
 
     before, after, size = run(make_log, scenario)
     assert (before, after) == (2, 2) and size > 0
+
+
+def test_the_event_clock_only_moves_forward(make_log: Callable[[], OutcomeLog]) -> None:
+    async def scenario(log: OutcomeLog) -> list[float | None]:
+        seen = [await log.events_until()]
+        for newest in (5 * DAY, 3 * DAY, 8 * DAY):
+            await log.purchases([], newest)
+            seen.append(await log.events_until())
+        return seen
+
+    assert run(make_log, scenario) == [None, 5 * DAY, 5 * DAY, 8 * DAY]

@@ -1,6 +1,7 @@
 """Outcomes in serving: the judged users' predictions are noted on the request path (no I/O there) and
 written to the outcome log once a second; their purchases are written as `/events` receives them. The
-lead worker keeps the live-quality gauges fresh for alerting (so does every GET /performance of now);
+lead worker keeps the live-quality gauges fresh for alerting (so does every GET /performance of now)
+and, when opted in, lets the outcome policy act on them;
 GET /performance computes the figures."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,10 +27,10 @@ from ...settings import Settings
 from ..background import Background
 from ..models.manager import ModelManager
 from ..models.scoring import Scored
+from .outcome_policy import OutcomePolicy
 
 logger = logging.getLogger(__name__)
 FLUSH_S = 1.0
-GAUGES_EVERY_S = 60.0
 MAX_PENDING = 100_000  # rows noted but not yet written; beyond, the newest are dropped and counted
 
 
@@ -58,10 +60,13 @@ class OutcomeMonitor:
         self.window_s = settings.outcome_window_days * 86_400.0
         self.min_rows = settings.outcome_min_rows
         self.lead = lead
+        self.check_s = settings.outcome_check_s
+        self.policy = OutcomePolicy(manager, settings)
         self.gaps = 0
         self._pending: list[Judged] = []
         self._background = Background()
         self._gap_logged = False
+        self._events_until = -math.inf  # the log's event clock, as this worker last moved it
 
     def start(self) -> None:
         if self.log is not None:
@@ -86,16 +91,21 @@ class OutcomeMonitor:
 
     async def purchases(self, events: Sequence[StoredEvent]) -> None:
         """The judged users' purchases, as `/events` stored them (a failure is counted, never raised)."""
+        if self.log is None or not events:
+            return
         bought = [
             Purchase(e.event_id, e.t, e.user_id, e.item_id)
             for e in events
             if e.event_type == "purchase" and judged_user(e.user_id, self.share)
         ]
-        if self.log is not None and bought:
-            try:
-                await self.log.purchases(bought)
-            except StoreUnavailable as exc:
-                self._gap(len(bought), exc.detail)
+        newest = max(e.t for e in events)
+        if not bought and newest <= self._events_until:
+            return  # nothing to write: the clock is ahead already
+        try:
+            await self.log.purchases(bought, newest)
+            self._events_until = max(self._events_until, newest)
+        except StoreUnavailable as exc:
+            self._gap(len(bought), exc.detail)
 
     def _gap(self, rows: int, why: str) -> None:
         self.gaps += rows
@@ -113,28 +123,33 @@ class OutcomeMonitor:
                 self._gap(len(pending), exc.detail)
 
     async def _run(self) -> None:
-        next_gauges = time.monotonic() + GAUGES_EVERY_S
+        next_check = time.monotonic() + self.check_s
         while True:
             await asyncio.sleep(FLUSH_S)
             try:
                 await self.flush()
-                if self.lead and time.monotonic() >= next_gauges:
-                    next_gauges = time.monotonic() + GAUGES_EVERY_S
-                    await self.report(None, None)
+                if self.lead and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self.check_s
+                    await self.policy.act(await self.report(None, None))
             except Exception:
                 logger.exception("recording outcomes failed; retrying")
 
     async def report(self, version: str | None, as_of: datetime | None) -> PerformanceReport:
-        """Predictions made in [as_of - horizon - window, as_of - horizon], with their outcomes."""
+        """Predictions made in [known - horizon - window, known - horizon], with their outcomes, where
+        known is the earlier of as_of (default now) and the newest event received."""
         if self.log is None:
             raise ModelNotFound("outcomes are not recorded (OUTCOME_SHARE=0)")
         if version is not None:  # an exact version of the store, else 404
             await anyio.to_thread.run_sync(store.get, f"{store.MODEL_NAME}:{version}")
         clock = as_of or datetime.now(UTC)
-        end = clock.timestamp() - self.horizon_s
+        events_until = await self.log.events_until()
+        # Judged once the horizon has passed on the clock and on the events received: purchases that are
+        # late in arriving (a lagging event pipeline) would otherwise make predictions look negative.
+        known = clock.timestamp() if events_until is None else min(clock.timestamp(), events_until)
+        end = known - self.horizon_s
         start = end - self.window_s
         await self.flush()
-        matured = await self.log.matured(start, end, self.horizon_s)
+        matured = [] if events_until is None else await self.log.matured(start, end, self.horizon_s)
         usage = await self.log.usage()
         served = self.manager.require()
         training = await anyio.to_thread.run_sync(_training_metrics, sorted({r.version for r, _ in matured}))
@@ -145,6 +160,7 @@ class OutcomeMonitor:
             verdict = ab_verdict(matured, served.primary.version, served.candidate.version, self.min_rows)
         report = PerformanceReport(
             as_of=clock,
+            events_until=None if events_until is None else datetime.fromtimestamp(events_until, UTC),
             window_start=datetime.fromtimestamp(start, UTC),
             window_end=datetime.fromtimestamp(end, UTC),
             horizon_days=self.horizon_s / 86_400.0,

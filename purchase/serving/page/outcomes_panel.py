@@ -6,15 +6,28 @@ from __future__ import annotations
 from html import escape
 
 from ...outcomes.schemas import PerformanceReport, VersionPerformance
+from ..monitoring.outcome_policy import OutcomePolicy
 from .tables import table
 
 WIDTH, HEIGHT, MARGIN = 640, 180, 30
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
-def outcomes_section(report: PerformanceReport | None, why: str = "") -> str:
+def outcomes_section(report: PerformanceReport | None, policy: OutcomePolicy, why: str = "") -> str:
     if report is None:
         return f'<p class="missing">{escape(why)}</p>'
+    return _report(report) + _policy(policy)
+
+
+def _policy(policy: OutcomePolicy) -> str:
+    """What the policy did in this (the lead) worker, newest first."""
+    state = "on" if policy.enabled else "off (OUTCOME_POLICY=false): verdicts are reported only"
+    rows = [[f"{a.at:%Y-%m-%d %H:%M:%S}", escape(a.action), escape(a.version), escape(a.why)] for a in policy.actions]
+    actions = table(["at (UTC)", "action", "version", "why"], rows, "policy-actions", text_columns=4) if rows else ""
+    return f'<p id="outcome-policy">Outcome policy: {state}</p>{actions}'
+
+
+def _report(report: PerformanceReport) -> str:
     summary = (
         f'<p id="outcomes-summary">Predictions made {report.window_start:%Y-%m-%d %H:%M} to '
         f"{report.window_end:%Y-%m-%d %H:%M} UTC, judged by the purchases within {report.horizon_days:g} days "

@@ -105,11 +105,11 @@ async def _drift(serving: Serving) -> str:
 async def _outcomes(serving: Serving) -> str:
     """Every version's live quality, as GET /performance answers it."""
     try:
-        return outcomes_section(await serving.outcomes.report(None, None))
+        return outcomes_section(await serving.outcomes.report(None, None), serving.outcomes.policy)
     except (ModelNotFound, StoreUnavailable) as exc:  # recording off, or the log unreachable
-        return outcomes_section(None, exc.detail)
+        return outcomes_section(None, serving.outcomes.policy, exc.detail)
     except ModelNotLoaded:
-        return outcomes_section(None, "No model loaded on this server.")
+        return outcomes_section(None, serving.outcomes.policy, "No model loaded on this server.")
 
 
 @router.get("/models", Access.METRICS, **HTML_ROUTE)
