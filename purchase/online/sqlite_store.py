@@ -1,7 +1,7 @@
 """The embedded online store: one SQLite file in WAL mode, shared by every worker of a machine.
 
-Writes run in a worker thread with a connection of its own and take the lock up front (BEGIN
-IMMEDIATE), so concurrent writers queue instead of failing on a lock upgrade; lookups run in place.
+Writes run in a worker thread with a connection of its own and take the lock up front
+(`sqlite_wal.WalFile.writing`); lookups run in place.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 
+from ..sqlite_wal import WalFile
 from .definitions import DAY_S, LOOKAHEAD_DAYS, ItemPrices, PricePoint, UserEvent, base_window, window_start
 from .records import Lookup, StoredEvent, WriteResult, unavailable_on
 
@@ -54,21 +54,9 @@ class SqliteStore:
         self.path = path
         self.retention_s = retention_s
         self.timeout_s = timeout_s
-        self._local = threading.local()
         # One writer per process at a time: the others wait here, not on SQLite's lock (and its timeout).
         self._writing = anyio.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
+        self._file = WalFile(path, timeout_s, SCHEMA)
 
     async def write(self, events: Sequence[StoredEvent]) -> WriteResult:
         async with self._writing:
@@ -84,7 +72,7 @@ class SqliteStore:
         return await self._run(self._newest)
 
     def _newest(self) -> float | None:
-        row = self._connection().execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
+        row = self._file.connection().execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
         return None if row is None else float(row[0])
 
     async def close(self) -> None:
@@ -95,9 +83,7 @@ class SqliteStore:
             return await anyio.to_thread.run_sync(function, *args)
 
     def _write(self, events: Sequence[StoredEvent]) -> WriteResult:
-        con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with self._file.writing() as con:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             watermark = max(meta.get("watermark", -math.inf), max(e.t for e in events))
             cutoff = watermark - self.retention_s
@@ -120,10 +106,6 @@ class SqliteStore:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (watermark,))
             if cutoff >= meta.get("pruned_at", -math.inf) + PRUNE_EVERY_S:
                 self._prune(con, cutoff)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return WriteResult(stored=new, duplicates=len(kept) - new, expired=len(events) - len(kept))
 
     @staticmethod
@@ -134,7 +116,7 @@ class SqliteStore:
         con.execute("INSERT OR REPLACE INTO meta VALUES ('pruned_at', ?)", (cutoff,))
 
     def _lookup(self, users: Sequence[str], items: Sequence[str], t: float) -> Lookup:
-        con = self._connection()
+        con = self._file.connection()
         start = window_start(t)
         by_user: dict[str, list[UserEvent]] = {user: [] for user in users}
         for user, *event in con.execute(USERS_QUERY, (json.dumps(list(by_user)), start, t)):

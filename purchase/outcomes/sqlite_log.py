@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +14,7 @@ from typing import TypeVar
 import anyio
 
 from ..online.records import unavailable_on
+from ..sqlite_wal import WalFile
 from .records import Judged, Purchase, Usage
 
 SCHEMA = """
@@ -39,20 +39,7 @@ class SqliteLog:
     def __init__(self, path: Path, retention_s: float, timeout_s: float) -> None:
         self.path = path
         self.retention_s = retention_s  # behind the newest prediction: horizon, window and a margin
-        self.timeout_s = timeout_s
-        self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
+        self._file = WalFile(path, timeout_s, SCHEMA)
 
     async def _run(self, function: Callable[[], T]) -> T:
         with unavailable_on(sqlite3.Error, store="the outcome log"):
@@ -62,9 +49,7 @@ class SqliteLog:
         await self._run(functools.partial(self._add, predictions))
 
     def _add(self, predictions: Sequence[Judged]) -> None:
-        con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with self._file.writing() as con:
             con.executemany(
                 "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability) for p in predictions],
@@ -72,48 +57,38 @@ class SqliteLog:
             cutoff = max(p.t for p in predictions) - self.retention_s
             con.execute("DELETE FROM predictions WHERE t < ?", (cutoff,))
             con.execute("DELETE FROM purchases WHERE t < ?", (cutoff,))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
         rows = [(p.user_id, p.item_id, p.event_id, p.t) for p in purchases]
 
         def write() -> None:
-            con = self._connection()
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._file.writing() as con:
                 con.executemany("INSERT OR IGNORE INTO purchases VALUES (?, ?, ?, ?)", rows)
                 con.execute(
                     "INSERT INTO meta VALUES ('events_until', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
                     (newest,),
                 )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
 
         await self._run(write)
 
     async def events_until(self) -> float | None:
         def read() -> float | None:
-            row = self._connection().execute("SELECT value FROM meta WHERE key = 'events_until'").fetchone()
+            row = self._file.connection().execute("SELECT value FROM meta WHERE key = 'events_until'").fetchone()
             return None if row is None else float(row[0])
 
         return await self._run(read)
 
     async def matured(self, start: float, end: float, horizon_s: float) -> list[tuple[Judged, int]]:
         def query() -> list[tuple[Judged, int]]:
-            cursor = self._connection().execute(MATURED, {"start": start, "end": end, "horizon": horizon_s})
+            cursor = self._file.connection().execute(MATURED, {"start": start, "end": end, "horizon": horizon_s})
             return [(Judged(*row[:7]), int(row[7])) for row in cursor]
 
         return await self._run(query)
 
     async def usage(self) -> Usage:
         def measure() -> Usage:
-            (count,) = self._connection().execute("SELECT count(*) FROM predictions").fetchone()
+            (count,) = self._file.connection().execute("SELECT count(*) FROM predictions").fetchone()
             files = (self.path, self.path.with_name(self.path.name + "-wal"))
             return Usage(int(count), sum(f.stat().st_size for f in files if f.exists()))
 
