@@ -122,10 +122,11 @@ class SqliteStore:
         for user, *event in con.execute(USERS_QUERY, (json.dumps(list(by_user)), start, t)):
             by_user[user].append(UserEvent(*event))
         base_start, base_end = base_window(t)
+        wanted = list(dict.fromkeys(items))
         rows = con.execute(
             ITEMS_QUERY,
             {
-                "items": json.dumps(list(dict.fromkeys(items))),
+                "items": json.dumps(wanted),
                 "start": start,
                 "t": t,
                 "ahead": t + LOOKAHEAD_DAYS * DAY_S,
@@ -139,6 +140,7 @@ class SqliteStore:
                 PricePoint(ft, fp, fc) if ft is not None else None,
                 window_max,
             )
-            for item, lt, lp, lc, ft, fp, fc, window_max in rows
+            # By position, not by SQLite's copy of the id: that one ends at a NUL character.
+            for item, (_, lt, lp, lc, ft, fp, fc, window_max) in zip(wanted, rows, strict=True)
         }
         return Lookup(by_user, by_item)

@@ -263,3 +263,12 @@ def test_backfilled_events_are_named_by_their_row() -> None:
     assert events[0].t == pd.Timestamp("2026-10-01 12:00:00", tz="UTC").timestamp()
     assert (events[0].session, events[0].category_code, events[1].price) == (None, None, 2.0)
     assert isinstance(events[1].price, float)
+
+
+def test_an_id_with_a_nul_character_is_answered_for_itself(make_store: Callable[[float], FeatureStore]) -> None:
+    """Schemathesis sent one: SQLite's JSON functions cut such a string short, so the lookup answers by position."""
+
+    async def scenario(store: FeatureStore) -> list[str]:
+        return list((await store.lookup(["u\x00v"], ["i\x00j", "k"], 10 * DAY_S)).items)
+
+    assert run(make_store, scenario) == ["i\x00j", "k"]

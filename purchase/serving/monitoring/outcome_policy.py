@@ -44,7 +44,7 @@ class OutcomePolicy:
             return
         ab, routing = report.ab, self.manager.require()
         if ab is not None and routing.candidate is not None and routing.candidate.version == ab.candidate:
-            why = f"live log loss {ab.log_loss_difference:+.5f} against {ab.primary}: {ab.reason}"
+            why = f"live log loss {ab.log_loss_difference or 0.0:+.5f} against {ab.primary}: {ab.reason}"
             if ab.verdict == "better":
                 await self.manager.load(ModelRef(routing.candidate.tag))
                 return self._done("promoted", ab.candidate, why)
