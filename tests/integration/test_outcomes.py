@@ -268,27 +268,3 @@ def test_the_model_page_shows_the_live_figures_and_their_curve(judging: Judging,
                          f"{figures['mean_probability']:.4f}", f"{figures['auc']:.4f}"]  # fmt: skip
     assert len(points.split()) == len(live(report, v1.version)["daily"])
 
-
-def test_with_the_policy_on_a_miscalibrated_primary_is_rolled_back_to_production(
-    tmp_path_factory: pytest.TempPathFactory, shuffled: Trained, test_rows: pd.DataFrame
-) -> None:
-    """The shuffled version serving alone, with a rollback threshold any model passes: the policy goes
-    back to the registry's production version (the registry itself is left as it is)."""
-    production = store.production_tag()
-    assert production is not None and production != str(shuffled.model.tag)
-    env = {"DEFAULT_MODEL": str(shuffled.model.tag), "OUTCOME_POLICY": "true", "OUTCOME_CHECK_S": "1"}
-    server = start(
-        tmp_path_factory, "outcomes-rollback", {**env, **JUDGE_ALL, "OUTCOME_ROLLBACK_ECE": "1e-9"}, "/readyz"
-    )
-    try:
-        replay_purchases(server, times=1)
-        predict_as_of([server], test_rows)
-
-        def served() -> str:
-            return str(requests.get(server.url + "/health", timeout=30).json()["model_version"])
-
-        server.wait_until(lambda: served() != shuffled.version, timeout_s=60)
-        assert served() == production.split(":")[1] and store.production_tag() == production
-        assert f"outcome policy: rolled back to {production} {shuffled.version}" in server.log()
-    finally:
-        server.stop()
