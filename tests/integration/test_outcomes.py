@@ -267,4 +267,3 @@ def test_the_model_page_shows_the_live_figures_and_their_curve(judging: Judging,
     assert cells[:6] == [v1.version, "primary", f"{figures['rows']:,}", f"{figures['purchase_rate']:.4f}",
                          f"{figures['mean_probability']:.4f}", f"{figures['auc']:.4f}"]  # fmt: skip
     assert len(points.split()) == len(live(report, v1.version)["daily"])
-
