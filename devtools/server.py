@@ -4,6 +4,7 @@ of the tests, the benchmark and the profiler."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +20,20 @@ BIN = Path(sys.executable).parent
 SERVICE = "service:PurchasePrediction"
 
 
+PORTS = range(20000, 32000)  # below Linux's ephemeral range: no outgoing connection takes one meanwhile
+BIND_ATTEMPTS = 4
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on now; a server that finds it taken later is relaunched."""
+    while True:
+        port = random.choice(PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def home_sharing_models(home: Path, store_home: Path) -> Path:
@@ -39,21 +50,29 @@ def home_sharing_models(home: Path, store_home: Path) -> Path:
 
 
 class ServerProcess:
-    """`command` may name `{port}`; the process gets its own process group, so stop() reaches every worker."""
+    """`command` and `env` values may name `{port}`; the process gets its own process group, so stop()
+    reaches every worker. Without a given `port`, one that another process took between the choice and
+    the bind is swapped for a new one (up to BIND_ATTEMPTS launches)."""
 
     def __init__(
         self, command: list[str], env: dict[str, str], log_path: Path, port: int | None = None, name: str = "server"
     ) -> None:
         self.name = name
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
         self.log_path = log_path
-        self._log = log_path.open("w")
+        self._command, self._env_template = command, env
+        self._launches_left = 1 if port else BIND_ATTEMPTS
+        self._launch(port or free_port())
+
+    def _launch(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {key: value.replace("{port}", str(port)) for key, value in self._env_template.items()}
+        self._launches_left -= 1
+        self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [part.replace("{port}", str(self.port)) for part in command],
+            [part.replace("{port}", str(port)) for part in self._command],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -63,6 +82,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self._launches_left and "Address already in use" in self.log():
+                    self._log.close()
+                    self._launch(free_port())
+                    continue
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
             try:
                 if ready():
@@ -94,12 +117,11 @@ class ServerProcess:
 def bentoml_serve(env: dict[str, str], log_path: Path, target: str = SERVICE, flags: bool = True) -> ServerProcess:
     """`bentoml serve` with the repository's configuration. `flags`: bind with --host/--port; else
     through the service's own API_HOST/API_PORT settings."""
-    port = free_port()
-    bind = ["--host", "127.0.0.1", "--port", str(port)] if flags else []
+    bind = ["--host", "127.0.0.1", "--port", "{port}"] if flags else []
     env = {"BENTOML_CONFIG": str(ROOT / "configuration.yaml"), **env}
     if not flags:
-        env |= {"API_HOST": "127.0.0.1", "API_PORT": str(port)}
-    return ServerProcess([str(BIN / "bentoml"), "serve", target, *bind], env, log_path, port)
+        env |= {"API_HOST": "127.0.0.1", "API_PORT": "{port}"}
+    return ServerProcess([str(BIN / "bentoml"), "serve", target, *bind], env, log_path)
 
 
 def redis_server(log_path: Path, port: int | None = None) -> ServerProcess:
