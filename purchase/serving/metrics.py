@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import defaultdict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -227,14 +228,31 @@ def drift_totals() -> dict[str, dict[tuple[str, int], float]]:
 def _server_registry() -> Any:
     """The metrics of every worker of this server (one worker's own when not under `bentoml serve`)."""
     import prometheus_client as prom
-    from prometheus_client import multiprocess
 
     _counters()
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return prom.REGISTRY
-    registry = prom.CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
+    return _WrittenFiles(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+
+
+class _WrittenFiles:
+    """The workers' metric files, less those a starting worker has created but not yet sized: reading
+    one of those fails (prometheus_client's own collector raises struct.error on it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        return MultiProcessCollector.merge([str(f) for f in self.folder.glob("*.db") if _written(f)])
+
+
+def _written(file: Path) -> bool:
+    try:
+        return file.stat().st_size >= 8  # the header: the used length, then padding
+    except FileNotFoundError:  # a dead worker's file, removed meanwhile
+        return False
 
 
 def counts_by_version() -> dict[str, dict[str, float]]:
