@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import bentoml
@@ -84,3 +85,11 @@ def test_a_developer_s_env_file_is_not_baked_into_the_bento(tmp_path: Path, v2: 
     environment_only = get_settings(dotenv=False)
     assert service["config"]["workers"] == environment_only.api_workers
     assert service["config"]["http"]["port"] == environment_only.api_port
+
+
+def test_the_spark_commands_without_the_spark_extra_say_to_run_make_spark() -> None:
+    """`python -S`: this interpreter without its site-packages, as one without the extra installed."""
+    command = [sys.executable, "-S", "-m", "purchase.spark", "train", "--events", "log.csv"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: the Spark commands need the spark extra: run `make spark` first"
