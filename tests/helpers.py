@@ -20,7 +20,7 @@ from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMER
 from purchase.training.train import Dataset, TrainConfig, TrainResult, load_dataset
 
 SMALL = TrainConfig(n_users=300, n_days=63, min_category_count=5)
-KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other", "client")}
+KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other", "client", "owner", "stranger")}
 ADMIN_KEY = "admin-key-0123456789"
 
 

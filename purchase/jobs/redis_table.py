@@ -14,6 +14,7 @@ from .schemas import Format, Status
 from .table import JobTable, Record
 
 PREFIX = "purchase:jobs:"
+NEWEST_PAGE = 500
 INTS = {"input_bytes", "chunk_rows", "rows_total", "rows_done", "rows_failed", "attempts"}
 FLOATS = {"input_mtime", "threshold", "as_of", "heartbeat", "created_at", "started_at", "finished_at"}
 # KEYS: job hash, created, queued, running, finished. Shared by the scripts below.
@@ -125,8 +126,17 @@ class RedisJobTable(JobTable):
                 pipe.hgetall(self.prefix + job_id)
             return [_record(fields) for fields in pipe.execute() if fields]
 
-    def newest(self, limit: int) -> list[Record]:
-        return self._many(self.client.zrevrange(self.sets[0], 0, limit - 1))
+    def newest(self, limit: int, submitter: str | None = None) -> list[Record]:
+        if submitter is None:
+            return self._many(self.client.zrevrange(self.sets[0], 0, limit - 1))
+        found: list[Record] = []
+        start = 0
+        while True:  # a page at a time: the table holds only the jobs within their retention
+            job_ids = self.client.zrevrange(self.sets[0], start, start + NEWEST_PAGE - 1)
+            found += [record for record in self._many(job_ids) if record.submitter == submitter]
+            if len(found) >= limit or len(job_ids) < NEWEST_PAGE:
+                return found[:limit]
+            start += NEWEST_PAGE
 
     def cancel(self, job_id: str, reason: str) -> Record | None:
         self._cancel(keys=self._keys(job_id), args=[job_id, _text(time.time()), reason])

@@ -29,7 +29,13 @@ class Submissions:
         self.required = ID_FIELDS if settings.online_features else (*ID_FIELDS, *REQUIRED_FEATURES)
 
     async def upload(
-        self, body: AsyncIterator[bytes], length: int | None, content_type: str | None, options: JobOptions, tag: str
+        self,
+        body: AsyncIterator[bytes],
+        length: int | None,
+        content_type: str | None,
+        options: JobOptions,
+        tag: str,
+        submitter: str,
     ) -> Record:
         """The request's body is the file, written to disk as it arrives."""
         limit = self.settings.max_job_file_bytes
@@ -55,14 +61,14 @@ class Submissions:
             fmt = options.format or detect(None, content_type, head)
             path = self.files.upload_path(job_id, fmt)
             os.replace(received, path)
-            return await anyio.to_thread.run_sync(self._queue, job_id, path, True, options, tag)
+            return await anyio.to_thread.run_sync(self._queue, job_id, path, True, options, tag, submitter)
         except BaseException:
             self.files.remove(job_id)
             raise
 
-    async def from_path(self, request: PathJob, tag: str) -> Record:
+    async def from_path(self, request: PathJob, tag: str, submitter: str) -> Record:
         path = self._confined(request.path)
-        return await anyio.to_thread.run_sync(self._queue, uuid.uuid4().hex, path, False, request, tag)
+        return await anyio.to_thread.run_sync(self._queue, uuid.uuid4().hex, path, False, request, tag, submitter)
 
     def _confined(self, given: str) -> Path:
         root = self.settings.data_dir.resolve()
@@ -76,7 +82,7 @@ class Submissions:
             raise InvalidInput(f"path: no such file under DATA_DIR: {given[:200]}")
         return resolved
 
-    def _queue(self, job_id: str, path: Path, uploaded: bool, options: JobOptions, tag: str) -> Record:
+    def _queue(self, job_id: str, path: Path, uploaded: bool, options: JobOptions, tag: str, submitter: str) -> Record:
         fmt = options.format or detect(path.name, None, b"")
         rows_total = check_header(path, fmt, self.required)
         stat = path.stat()
@@ -95,6 +101,7 @@ class Submissions:
             chunk_rows=self.settings.job_chunk_rows,
             rows_total=rows_total,
             created_at=now,
+            submitter=submitter,
         )
         self.table.add(record)
         return record

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     threshold REAL NOT NULL, as_of REAL NOT NULL, chunk_rows INTEGER NOT NULL, rows_total INTEGER,
     rows_done INTEGER NOT NULL DEFAULT 0,
     rows_failed INTEGER NOT NULL DEFAULT 0, summary TEXT, attempts INTEGER NOT NULL DEFAULT 0, reason TEXT,
-    owner TEXT, heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL
+    owner TEXT, heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+    submitter TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 """
@@ -52,6 +53,7 @@ class Record:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    submitter: str = ""  # the key id of the API key that submitted it (security.key_id); '' without keys
 
     def tallies(self) -> dict[str, Any] | None:
         return json.loads(self.summary) if self.summary else None
@@ -73,7 +75,7 @@ class JobTable(Protocol):
 
     def add(self, record: Record) -> None: ...
     def get(self, job_id: str) -> Record | None: ...
-    def newest(self, limit: int) -> list[Record]: ...
+    def newest(self, limit: int, submitter: str | None = None) -> list[Record]: ...  # None: everyone's
     def cancel(self, job_id: str, reason: str) -> Record | None: ...
     def delete(self, job_id: str) -> None: ...
     def claim(self, owner: str, concurrency: int) -> Record | None: ...
@@ -92,6 +94,8 @@ class SqliteJobTable(JobTable):
         try:
             con.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
             con.executescript(SCHEMA)
+            if "submitter" not in {row[1] for row in con.execute("PRAGMA table_info(jobs)")}:  # a table from before
+                con.execute("ALTER TABLE jobs ADD COLUMN submitter TEXT NOT NULL DEFAULT ''")
         finally:
             con.close()
 
@@ -120,9 +124,12 @@ class SqliteJobTable(JobTable):
             row = con.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return _record(row) if row else None
 
-    def newest(self, limit: int) -> list[Record]:
+    def newest(self, limit: int, submitter: str | None = None) -> list[Record]:
+        mine = "" if submitter is None else "WHERE submitter = ?"
+        given = () if submitter is None else (submitter,)
         with self._transaction() as con:
-            rows = con.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            query = f"SELECT * FROM jobs {mine} ORDER BY created_at DESC LIMIT ?"
+            rows = con.execute(query, (*given, limit)).fetchall()
         return [_record(row) for row in rows]
 
     def cancel(self, job_id: str, reason: str) -> Record | None:

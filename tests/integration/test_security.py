@@ -168,3 +168,32 @@ def test_made_up_keys_share_their_client_bucket(secured_server: ServerProcess) -
             for i in range(40)
         ]
     assert set(statuses) == {403, 429}
+
+
+def test_a_batch_job_belongs_to_the_key_that_submitted_it(secured_server: ServerProcess) -> None:
+    """Another user key gets the 404 of a job that does not exist; an admin key sees every job; the
+    table keeps a key id, never the key."""
+    csv = {"data": b"user_id,item_id\nu1,i1\n", "headers": {"Content-Type": "text/csv"}}
+    submitted = call(secured_server, "POST", "/jobs", KEYS["owner"], **csv)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    made_up = call(secured_server, "GET", "/jobs/0123456789abcdef", KEYS["stranger"])
+    for method, path in [
+        ("GET", f"/jobs/{job_id}"),
+        ("GET", f"/jobs/{job_id}/result"),
+        ("GET", f"/jobs/{job_id}/errors"),
+        ("POST", f"/jobs/{job_id}/cancel"),
+        ("DELETE", f"/jobs/{job_id}"),
+    ]:
+        answer = call(secured_server, method, path, KEYS["stranger"])
+        assert answer.status_code == 404, (method, path, answer.text)
+        assert answer.json()["detail"] == made_up.json()["detail"].replace("0123456789abcdef", job_id)
+    listed = {
+        who: [job["job_id"] for job in call(secured_server, "GET", "/jobs", key).json()["jobs"]]
+        for who, key in (("owner", KEYS["owner"]), ("stranger", KEYS["stranger"]), ("admin", ADMIN_KEY))
+    }
+    assert job_id in listed["owner"] and job_id in listed["admin"] and job_id not in listed["stranger"]
+    assert call(secured_server, "GET", f"/jobs/{job_id}", KEYS["owner"]).status_code == 200
+    assert call(secured_server, "GET", f"/jobs/{job_id}", ADMIN_KEY).status_code == 200
+    stored = b"".join(f.read_bytes() for f in (Path(secured_server.env["DATA_DIR"]) / "jobs").glob("jobs.sqlite*"))
+    assert job_id.encode() in stored and KEYS["owner"].encode() not in stored

@@ -4,6 +4,7 @@ failed. One contract for both."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -12,10 +13,10 @@ import pytest
 from devtools.server import ServerProcess
 from purchase.jobs.redis_table import RedisJobTable
 from purchase.jobs.schemas import Format, Status
-from purchase.jobs.table import JobTable, Record, SqliteJobTable
+from purchase.jobs.table import SCHEMA, JobTable, Record, SqliteJobTable
 
 
-def job(job_id: str, created_at: float) -> Record:
+def job(job_id: str, created_at: float, submitter: str = "") -> Record:
     return Record(
         job_id=job_id,
         status=Status.QUEUED,
@@ -29,6 +30,7 @@ def job(job_id: str, created_at: float) -> Record:
         as_of=0.0,
         chunk_rows=10,
         created_at=created_at,
+        submitter=submitter,
     )
 
 
@@ -55,6 +57,29 @@ def test_claims_take_the_oldest_and_respect_the_limit(tables: tuple[JobTable, Jo
     assert one.update("b", "w1", status=Status.SUCCEEDED)
     third = two.claim("w2", concurrency=2)
     assert third is not None and third.job_id == "c"
+
+
+def test_the_newest_jobs_of_one_submitter_or_of_everyone(
+    tables: tuple[JobTable, JobTable], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("purchase.jobs.redis_table.NEWEST_PAGE", 2)  # several pages of Redis's index
+    one, two = tables
+    for i in range(7):
+        one.add(job(f"j{i}", created_at=100.0 + i, submitter="k1" if i in (0, 3, 4) else "k2"))
+    assert [r.job_id for r in two.newest(2, "k1")] == ["j4", "j3"]
+    assert [r.job_id for r in two.newest(10, "k1")] == ["j4", "j3", "j0"]
+    assert [r.job_id for r in two.newest(10, "k3")] == []
+    assert [r.job_id for r in two.newest(3)] == ["j6", "j5", "j4"]
+    assert {r.submitter for r in two.newest(10)} == {"k1", "k2"}
+
+
+def test_a_table_from_before_submitters_gets_the_column(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "jobs.sqlite")
+    old.executescript(SCHEMA.replace(",\n    submitter TEXT NOT NULL DEFAULT ''", ""))
+    old.close()
+    table = SqliteJobTable(tmp_path / "jobs.sqlite")
+    table.add(job("a", 1.0, submitter="k1"))
+    assert [r.submitter for r in table.newest(5)] == ["k1"]
 
 
 def test_only_the_owner_of_a_running_job_records_progress(tables: tuple[JobTable, JobTable]) -> None:

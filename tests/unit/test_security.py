@@ -12,7 +12,9 @@ from purchase.serving.edge.security import (
     KeyRing,
     RateLimiter,
     authorize,
+    identify,
     is_loopback,
+    key_id,
     parse_rate,
     presented_key,
 )
@@ -154,3 +156,14 @@ def test_the_longest_idle_caller_is_forgotten_past_the_limit(monkeypatch: pytest
     assert limiter.retry_after("c") == 0.0  # a third: b, idle longest, is forgotten
     assert limiter.retry_after("b") == 0.0  # a fresh bucket (and now a is the longest idle)
     assert limiter.retry_after("c") > 0
+
+
+def test_a_caller_sees_the_jobs_of_its_key_an_admin_key_and_a_keyless_server_see_all() -> None:
+    api, admin = KeyRing(["user-a-key", "user-b-key"]), KeyRing(["admin-key"])
+    a, b = identify("user-a-key", api, admin), identify("user-b-key", api, admin)
+    assert a.key_id == key_id("user-a-key") != b.key_id and "user-a-key" not in a.key_id
+    assert a.may_see(a.key_id) and not a.may_see(b.key_id) and not a.may_see("")
+    assert identify("admin-key", api, admin).may_see(b.key_id)
+    keyless = identify(None, KeyRing([]), KeyRing([]))
+    assert keyless.sees_all and keyless.key_id == ""
+    assert identify(None, KeyRing([]), admin).sees_all  # prediction routes open to all: one tenant

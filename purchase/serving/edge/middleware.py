@@ -20,7 +20,7 @@ from ..redis_client import connect
 from .error_bodies import JsonErrors, error_key
 from .fleet_rate_limit import FleetRateLimiter
 from .route_table import RouteTable
-from .security import Access, KeyRing, RateLimiter, authorize, digest, parse_rate, presented_key
+from .security import Access, Caller, KeyRing, RateLimiter, authorize, digest, identify, parse_rate, presented_key
 
 access_log = logging.getLogger("purchase.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -28,6 +28,7 @@ CROSS_ORIGIN_ADMIN = (
     "Cross-origin requests to admin routes are refused: set ADMIN_API_KEYS and list the origin in CORS_ORIGINS"
 )
 RECORD = "purchase.access"  # the scope key of the request's access-log record, which routes may add to
+KEY_RINGS = "purchase.key_rings"  # the scope key of the edge's (API, admin) key rings, for caller_of
 
 
 def note_model_version(scope: MutableMapping[str, Any], version: str) -> None:
@@ -35,6 +36,15 @@ def note_model_version(scope: MutableMapping[str, Any], version: str) -> None:
     record = scope.get(RECORD)
     if record is not None:
         record["model_version"] = version
+
+
+def caller_of(scope: MutableMapping[str, Any]) -> Caller:
+    """Who sent a request the edge let through; computed only by the routes that ask (batch jobs)."""
+    rings = scope.get(KEY_RINGS)
+    if rings is None:  # not behind the edge: a tenant of its own, seeing nothing of others
+        return Caller("", sees_all=False)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return identify(presented_key(headers), *rings)
 
 
 class BodyTooLarge(Exception):
@@ -70,6 +80,7 @@ class Edge:
         client_host = client[0] if client else None
         outcome: dict[str, Any] = {"status": 500, "model_version": None}
         scope[RECORD] = outcome
+        scope[KEY_RINGS] = self.api_keys, self.admin_keys
 
         json_errors = JsonErrors(send, error_key(path))
 

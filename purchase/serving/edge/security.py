@@ -77,6 +77,31 @@ class KeyRing:
         return found
 
 
+def key_id(key: str) -> str:
+    """What stores may keep of a key to recognise it later: a prefix of its digest, never the key."""
+    return digest(key).hex()[:32]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whose batch jobs a caller sees: the jobs its key submitted, or every job (an admin key, or no
+    API keys configured: one tenant)."""
+
+    key_id: str
+    sees_all: bool
+
+    def may_see(self, submitter: str) -> bool:
+        return self.sees_all or submitter == self.key_id
+
+
+def identify(key: str | None, api: KeyRing, admin: KeyRing) -> Caller:
+    """For a caller the edge has let through (its key, if any, is valid)."""
+    is_admin = key is not None and admin.enabled and admin.accepts(key)
+    if key is None or not api.enabled:
+        return Caller("", sees_all=is_admin or not api.enabled)
+    return Caller(key_id(key), sees_all=is_admin)
+
+
 def presented_key(headers: dict[str, str]) -> str | None:
     if key := headers.get("x-api-key"):
         return key

@@ -20,9 +20,9 @@ from ...jobs.views import job_view
 from ...schemas import TAG_PATTERN, describe_validation_errors
 from ...settings import get_settings
 from ..edge.route_table import DeclaredRouter
-from ..edge.security import Access
+from ..edge.security import Access, Caller
 from ..models.manager import ModelManager
-from .deps import SERVICE, errors
+from .deps import CALLER, SERVICE, errors
 
 settings = get_settings()
 router = DeclaredRouter()
@@ -65,19 +65,21 @@ async def submit_job(
     as_of: AwareDatetime | None = Query(None, description="online features as of this time; default: now"),
     model: str | None = Query(None, pattern=TAG_PATTERN, description="a stored tag; default: the version serving"),
     serving: Serving = SERVICE,
+    caller: Caller = CALLER,
 ) -> Job:
     """Queue a file of /predict rows: the file itself as the body (CSV, Parquet or NDJSON), or JSON naming
     a file under DATA_DIR. Answers at once with the job; its columns were checked from the header."""
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json":
         path_job = _path_job(await _small_body(request))
-        record = await serving.submissions.from_path(path_job, await _tag(path_job.model or model, serving))
+        tag = await _tag(path_job.model or model, serving)
+        record = await serving.submissions.from_path(path_job, tag, caller.key_id)
     else:
         options = JobOptions(format=format, threshold=threshold, as_of=as_of, model=model)
         length = request.headers.get("content-length")
         tag = await _tag(model, serving)
         record = await serving.submissions.upload(
-            request.stream(), int(length) if length else None, content_type, options, tag
+            request.stream(), int(length) if length else None, content_type, options, tag, caller.key_id
         )
     response.headers["Location"] = f"/jobs/{record.job_id}"
     return job_view(record, settings.job_retention_hours)
@@ -108,10 +110,14 @@ async def _tag(model: str | None, serving: Serving) -> str:
 
 @router.get("/jobs", Access.PREDICT, response_model=JobList, responses=errors(401, 403, 429))
 async def list_jobs(
-    limit: int = Query(100, ge=1, le=1000, description="the newest jobs first"), serving: Serving = SERVICE
+    limit: int = Query(100, ge=1, le=1000, description="the newest jobs first"),
+    serving: Serving = SERVICE,
+    caller: Caller = CALLER,
 ) -> JobList:
-    """Jobs, newest first, and the disk they use against JOB_STORAGE_BYTES."""
-    records = await anyio.to_thread.run_sync(serving.job_table.newest, limit)
+    """The caller's jobs (an admin key's: everyone's), newest first, and the disk all jobs use against
+    JOB_STORAGE_BYTES."""
+    submitter = None if caller.sees_all else caller.key_id
+    records = await anyio.to_thread.run_sync(serving.job_table.newest, limit, submitter)
     used = await anyio.to_thread.run_sync(serving.job_files.used_bytes)
     storage = Storage(
         used_bytes=used, limit_bytes=settings.job_storage_bytes, retention_hours=settings.job_retention_hours
@@ -119,22 +125,23 @@ async def list_jobs(
     return JobList(jobs=[job_view(r, settings.job_retention_hours) for r in records], storage=storage)
 
 
-async def _record(job_id: str, serving: Serving) -> Record:
+async def _record(job_id: str, serving: Serving, caller: Caller) -> Record:
+    """Another key's job is answered as one that does not exist: its id tells nothing."""
     record = await anyio.to_thread.run_sync(serving.job_table.get, job_id)
-    if record is None:
+    if record is None or not caller.may_see(record.submitter):
         raise JobNotFound(f"job {job_id[:64]!r}: no such job (or removed after its retention)")
     return record
 
 
 @router.get("/jobs/{job_id}", Access.PREDICT, response_model=Job, responses=errors(401, 403, 404, 429))
-async def get_job(job_id: str, serving: Serving = SERVICE) -> Job:
-    return job_view(await _record(job_id, serving), settings.job_retention_hours)
+async def get_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Job:
+    return job_view(await _record(job_id, serving, caller), settings.job_retention_hours)
 
 
 @router.post("/jobs/{job_id}/cancel", Access.PREDICT, response_model=Job, responses=errors(401, 403, 404, 409, 429))
-async def cancel_job(job_id: str, serving: Serving = SERVICE) -> Job:
+async def cancel_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Job:
     """A queued job never starts; a running one stops within a second (its process is ended)."""
-    before = await _record(job_id, serving)
+    before = await _record(job_id, serving, caller)
     record = await anyio.to_thread.run_sync(serving.job_table.cancel, job_id, "cancelled by request")
     if record is None:
         raise JobNotFound(f"job {job_id[:64]!r}: no such job")
@@ -146,9 +153,9 @@ async def cancel_job(job_id: str, serving: Serving = SERVICE) -> Job:
 
 
 @router.delete("/jobs/{job_id}", Access.PREDICT, status_code=204, responses=errors(401, 403, 404, 429))
-async def delete_job(job_id: str, serving: Serving = SERVICE) -> Response:
+async def delete_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Response:
     """The job and its files, now (a running job is cancelled first)."""
-    await _record(job_id, serving)
+    await _record(job_id, serving, caller)
     await anyio.to_thread.run_sync(serving.job_table.cancel, job_id, "deleted by request")
     await anyio.to_thread.run_sync(serving.job_table.delete, job_id)
     await anyio.to_thread.run_sync(serving.job_files.remove, job_id)
@@ -167,9 +174,10 @@ async def job_result(
     job_id: str,
     format: Format = Query(Format.CSV, description="csv or parquet"),
     serving: Serving = SERVICE,
+    caller: Caller = CALLER,
 ) -> Response:
     """Scored rows in the input's order: row, user_id, item_id, prediction, probability, confidence."""
-    record = await _record(job_id, serving)
+    record = await _record(job_id, serving, caller)
     if record.status is not Status.SUCCEEDED:
         raise JobNotReady(f"job {job_id} is {record.status.value}: its result is ready once it has succeeded")
     path = serving.job_files.result(job_id)
@@ -189,9 +197,9 @@ async def job_result(
     Access.PREDICT,
     responses={**errors(401, 403, 404, 409, 429), 200: {"content": {"text/csv": {}}}},
 )
-async def job_errors(job_id: str, serving: Serving = SERVICE) -> Response:
+async def job_errors(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Response:
     """Refused rows (CSV: row, user_id, item_id, reason), once the job has finished."""
-    record = await _record(job_id, serving)
+    record = await _record(job_id, serving, caller)
     path = serving.job_files.errors(job_id)
     if record.status not in FINISHED or not path.exists():
         raise JobNotReady(f"job {job_id} is {record.status.value}: no errors file (yet)")
