@@ -26,7 +26,7 @@ from purchase.serving.edge.fleet_rate_limit import FleetRateLimiter
 from purchase.serving.edge.security import RateLimiter
 from purchase.serving.fleet import Coordinator, ModelRef, Target, WorkerState
 from purchase.serving.fleet.files import FileFleet, process_key
-from purchase.serving.fleet.redis_fleet import PREFIX, RedisFleet
+from purchase.serving.fleet.redis_fleet import COUNTS_FORGET_S, PREFIX, RedisFleet
 from purchase.serving.fleet.target import HEARTBEAT_S, LIVE_S
 from purchase.serving.models.follower import Follower
 from purchase.serving.models.manager import ModelManager
@@ -145,6 +145,22 @@ def test_counts_are_summed_over_servers(redis: ServerProcess) -> None:
 
     fleets = RedisFleet(client(redis.port), 1), RedisFleet(client(redis.port), 1)
     assert run(scenario, *fleets) == {"v1": {"primary_requests": 7.0}, "v2": {"candidate_requests": 1.0}}
+
+
+def test_a_server_s_counts_are_forgotten_a_while_after_its_last_share(redis: ServerProcess) -> None:
+    """Each restart shares under a new name: without a bound the hash grows for ever."""
+    shared = redis_client.Redis(port=redis.port)
+    shared.flushall()
+    stale = {"at": time.time() - COUNTS_FORGET_S - 1, "counts": {"v1": {"primary_requests": 9.0}}}
+    shared.hset(PREFIX + "counts", mapping={"gone": json.dumps(stale), "older": json.dumps({"v1": {}})})
+
+    async def scenario(fleet: RedisFleet) -> dict | None:
+        await fleet.share_counts({"v1": {"primary_requests": 2.0}})
+        return await fleet.fleet_counts()
+
+    assert run(scenario, RedisFleet(client(redis.port), 1)) == {"v1": {"primary_requests": 2.0}}
+    assert shared.hkeys(PREFIX + "counts") == [RedisFleet(client(redis.port), 1).replica.encode()]
+    assert 0 < shared.ttl(PREFIX + "counts") <= COUNTS_FORGET_S  # a fleet gone altogether leaves nothing
 
 
 def test_a_commit_after_the_lock_was_lost_changes_nothing(redis: ServerProcess) -> None:

@@ -25,6 +25,7 @@ PREFIX = "purchase:fleet:"
 LOCK_S = 60.0  # a change holds the lock at most this long (a crashed holder's lock expires)
 LOCK_WAIT_S = 60.0
 FORGET_S = 60.0  # heartbeats older than this are removed from the hash
+COUNTS_FORGET_S = 86_400.0  # a server's counts, this long after its last share (each restart is a new server)
 RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 # Commit only while still holding the lock: a holder that outlived it must not overwrite a later change.
 COMMIT = """
@@ -124,18 +125,30 @@ class RedisFleet:
 
     async def share_counts(self, counts: dict[str, dict[str, float]]) -> None:
         """Each server's cumulative counts under its own field: their sum is the fleet's, replicas
-        gone included, and a restarted worker cannot count anything twice."""
+        gone included (for COUNTS_FORGET_S), and a restarted worker cannot count anything twice."""
+        shared = json.dumps({"at": time.time(), "counts": counts})
         with _unavailable():
-            await self._client.hset(PREFIX + "counts", self.replica, json.dumps(counts))
+            async with self._client.pipeline() as pipe:  # a fleet gone altogether leaves nothing behind
+                pipe.hset(PREFIX + "counts", self.replica, shared)
+                pipe.expire(PREFIX + "counts", int(COUNTS_FORGET_S))
+                await pipe.execute()
 
     async def fleet_counts(self) -> dict[str, dict[str, float]] | None:
         with _unavailable():
-            raw = await self._client.hvals(PREFIX + "counts")
+            raw = await self._client.hgetall(PREFIX + "counts")
         totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for data in raw:
-            for version, counts in json.loads(data).items():
+        now, gone = time.time(), []
+        for server, data in raw.items():
+            shared = json.loads(data)
+            if now - shared.get("at", 0.0) > COUNTS_FORGET_S:  # no "at": written before counts expired
+                gone.append(server)
+                continue
+            for version, counts in shared["counts"].items():
                 for name, value in counts.items():
                     totals[version][name] += value
+        if gone:
+            with _unavailable():
+                await self._client.hdel(PREFIX + "counts", *gone)
         return {version: dict(counts) for version, counts in totals.items()}
 
     async def close(self) -> None:
