@@ -176,3 +176,8 @@ class RedisJobTable(JobTable):
 
     def finished_before(self, t: float) -> list[Record]:
         return self._many(self.client.zrangebyscore(self.sets[3], "-inf", f"({t!r}"))
+
+    def active(self) -> tuple[int, int]:
+        with self.client.pipeline(transaction=False) as pipe:
+            queued, running = pipe.zcard(self.sets[1]).zcard(self.sets[2]).execute()
+        return int(queued), int(running)

@@ -16,9 +16,10 @@ import time
 import anyio
 
 from ..settings import Settings
+from . import metrics
 from .files import JobFiles
 from .schemas import FINISHED, Status
-from .table import JobTable
+from .table import JobTable, Record
 
 logger = logging.getLogger("purchase.jobs")
 POLL_S = 0.5
@@ -32,6 +33,7 @@ class JobRunner:
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{worker}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._counted: dict[str, tuple[int, int]] = {}  # rows done and refused, as last counted
         self._swept = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -49,10 +51,15 @@ class JobRunner:
     def tick(self) -> None:
         for job_id, process in list(self.processes.items()):
             record = self.table.get(job_id)
+            if record is not None:
+                self._count(record)
             ours = record is not None and record.status is Status.RUNNING and record.owner == self.owner
             if ours and process.poll() is None:
                 continue
             del self.processes[job_id]
+            self._counted.pop(job_id, None)
+            if record is not None and record.status in FINISHED:
+                metrics.record_finished(record.status)
             if ours:  # the process ended without finishing the job: resumed later, or failed
                 reason = f"its process stopped (exit {process.returncode})"
                 self.table.release(job_id, self.owner, reason, self.settings.job_max_attempts)
@@ -72,9 +79,17 @@ class JobRunner:
             self.processes[claimed.job_id] = subprocess.Popen(
                 [sys.executable, "-m", "purchase.jobs.work", claimed.job_id, self.owner]
             )
+            self._counted[claimed.job_id] = claimed.rows_done, claimed.rows_failed  # a resumed job's rows
+        metrics.record_active(*self.table.active())
         if time.monotonic() - self._swept > min(SWEEP_EVERY_S, self.settings.job_retention_hours * 900):
             self._swept = time.monotonic()
             self.sweep()
+
+    def _count(self, record: Record) -> None:
+        done, failed = self._counted.get(record.job_id, (record.rows_done, record.rows_failed))
+        new_failed = record.rows_failed - failed
+        metrics.record_rows(scored=record.rows_done - done - new_failed, refused=new_failed)
+        self._counted[record.job_id] = record.rows_done, record.rows_failed
 
     def sweep(self) -> None:
         """Finished jobs past JOB_RETENTION_HOURS: their files and their row."""

@@ -84,6 +84,7 @@ class JobTable(Protocol):
     def recover(self, stale_s: float, max_attempts: int) -> list[str]: ...
     def update(self, job_id: str, owner: str, **changes: Any) -> bool: ...
     def finished_before(self, t: float) -> list[Record]: ...
+    def active(self) -> tuple[int, int]: ...  # jobs queued, running
 
 
 class SqliteJobTable(JobTable):
@@ -219,6 +220,11 @@ class SqliteJobTable(JobTable):
         with self._transaction() as con:
             rows = con.execute(f"SELECT * FROM jobs WHERE status NOT IN {ACTIVE} AND finished_at < ?", (t,)).fetchall()
         return [_record(row) for row in rows]
+
+    def active(self) -> tuple[int, int]:
+        with self._transaction() as con:
+            counts = dict(con.execute(f"SELECT status, COUNT(*) FROM jobs WHERE status IN {ACTIVE} GROUP BY status"))
+        return counts.get(Status.QUEUED.value, 0), counts.get(Status.RUNNING.value, 0)
 
 
 def _row(record: Record) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ import pandas as pd
 import psutil
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.server import ServerProcess, redis_server
 from purchase.features import CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES
@@ -102,9 +103,36 @@ def predicted(srv: ServerProcess, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(answers)
 
 
+def job_metrics(srv: ServerProcess) -> dict[str, float]:
+    """The jobs' counters at /metrics, as `name{label}`."""
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    return {
+        f"{sample.name}{{{next(iter(sample.labels.values()))}}}": sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in ("purchase_job_rows", "purchase_jobs_finished", "purchase_jobs")
+        for sample in family.samples
+        if sample.name.endswith("_total") or sample.name == "purchase_jobs"
+    }
+
+
+def assert_counted(srv: ServerProcess, before: dict[str, float], expected: dict[str, float]) -> None:
+    """The metrics went up by `expected` since `before`, once the runners have polled, and nothing waits."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        after = job_metrics(srv)
+        counted = {name: after.get(name, 0) - before.get(name, 0) for name in expected}
+        active = after["purchase_jobs{queued}"], after["purchase_jobs{running}"]
+        if counted == expected and active == (0, 0):
+            break
+        time.sleep(0.2)
+    assert counted == expected and active == (0, 0)
+
+
 def test_a_100k_row_job_equals_predict_row_for_row(
     jobs_server: ServerProcess, test_rows: pd.DataFrame, v1: Trained
 ) -> None:
+    """Also the jobs' metrics, counted as it runs (its 20 chunks span several polls) and once."""
+    before = job_metrics(jobs_server)
     rows = tiled(test_rows, 100_000)
     job_id = queued(jobs_server, rows.to_csv(index=False).encode())
     job = wait_for(jobs_server, job_id, finished)
@@ -131,11 +159,15 @@ def test_a_100k_row_job_equals_predict_row_for_row(
         requests.get(f"{jobs_server.url}/jobs/{job_id}/errors", timeout=10).text.strip()
         == '"row","user_id","item_id","reason"'
     )
+    counted = {"purchase_job_rows_total{scored}": 100_000, "purchase_jobs_finished_total{succeeded}": 1}
+    assert_counted(jobs_server, before, counted)
 
 
 def test_bad_rows_go_to_the_errors_file_and_past_the_share_fail_the_job(
     jobs_server: ServerProcess, test_rows: pd.DataFrame
 ) -> None:
+    """Also the jobs' metrics: rows scored and refused, and jobs ended by status, each counted once."""
+    before = job_metrics(jobs_server)
     rows = tiled(test_rows, 1000).astype(object)
     bad = {
         3: ("view_count_7d", -3),
@@ -163,6 +195,14 @@ def test_bad_rows_go_to_the_errors_file_and_past_the_share_fail_the_job(
     assert errors_file.status_code == 200 and "item_price: must be greater than 0" in errors_file.text
     refused = requests.get(f"{jobs_server.url}/jobs/{job['job_id']}/result", timeout=10)
     assert refused.status_code == 409 and "failed" in refused.json()["detail"]
+
+    expected = {
+        "purchase_job_rows_total{scored}": 996 + job["rows_done"] - job["rows_failed"],
+        "purchase_job_rows_total{refused}": 4 + job["rows_failed"],
+        "purchase_jobs_finished_total{succeeded}": 1,
+        "purchase_jobs_finished_total{failed}": 1,
+    }
+    assert_counted(jobs_server, before, expected)
 
 
 def test_bad_submissions_are_refused_and_nothing_is_queued(

@@ -152,10 +152,12 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_service_exports(server:
 
 def metric_families() -> set[str]:
     """Every metric family the service declares (some appear at /metrics only once used)."""
+    from purchase.jobs import metrics as jobs
     from purchase.serving import metrics
     from purchase.serving.monitoring import outcomes
 
-    return {collector._name for collector in [*vars(metrics._counters()).values(), *outcomes._gauges().values()]}
+    declared = [*vars(metrics._counters()).values(), *outcomes._gauges().values(), *vars(jobs._metrics()).values()]
+    return {collector._name for collector in declared}
 
 
 def test_made_up_keys_share_their_client_bucket(secured_server: ServerProcess) -> None:

@@ -54,6 +54,7 @@ def test_claims_take_the_oldest_and_respect_the_limit(tables: tuple[JobTable, Jo
     assert (first.job_id, first.owner, first.attempts) == ("b", "w1", 1)
     assert (second.job_id, second.owner) == ("a", "w2")
     assert one.claim("w1", concurrency=2) is None  # two running: "c" waits
+    assert one.active() == two.active() == (1, 2)  # queued, running
     assert one.update("b", "w1", status=Status.SUCCEEDED)
     third = two.claim("w2", concurrency=2)
     assert third is not None and third.job_id == "c"
