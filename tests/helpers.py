@@ -20,7 +20,9 @@ from purchase.features import CATEGORY_FEATURE, COUNT_FEATURES, ID_FIELDS, NUMER
 from purchase.training.train import Dataset, TrainConfig, TrainResult, load_dataset
 
 SMALL = TrainConfig(n_users=300, n_days=63, min_category_count=5)
-KEYS = {name: f"{name}-key-0123456789" for name in ("auth", "rate", "log", "other", "client", "owner", "stranger")}
+# One key per test that spends its rate-limit bucket, so the tests' limits stay apart.
+USERS = ("auth", "rate", "log", "other", "client", "owner", "stranger", "pages")
+KEYS = {name: f"{name}-key-0123456789" for name in USERS}
 ADMIN_KEY = "admin-key-0123456789"
 
 

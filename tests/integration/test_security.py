@@ -67,6 +67,12 @@ def test_rate_limit_per_key_with_retry_after(secured_server: ServerProcess) -> N
     assert call(secured_server, "POST", "/predict", KEYS["other"], json=SPEC_CURL).status_code == 200  # own bucket
 
 
+def test_the_model_page_and_metrics_are_rate_limited_too(secured_server: ServerProcess) -> None:
+    """They read the store and every worker's metrics files: no caller may ask for them unbounded."""
+    statuses = [call(secured_server, "GET", path, KEYS["pages"]).status_code for path in ["/models", "/metrics"] * 20]
+    assert set(statuses) == {200, 429} and statuses[:4] == [200] * 4
+
+
 def test_oversized_bodies_are_413(secured_server: ServerProcess) -> None:
     big = json.dumps({"features": [SPEC_CURL["features"][0]] * 20_000}).encode()  # about 3 MB
     assert len(big) > 2_000_000

@@ -134,7 +134,7 @@ class Edge:
             return 403, CROSS_ORIGIN_ADMIN, {}
         key = presented_key(headers)
         denied = authorize(access, key, client_host, self.api_keys, self.admin_keys, self.settings.metrics_require_key)
-        if self.limiter is not None and access in (Access.PREDICT, Access.ADMIN):
+        if self.limiter is not None and access is not Access.PUBLIC:  # the model page and /metrics too
             # A bucket per accepted key; everything else (no key, a wrong or made-up one) counts against
             # the client's address, so neither fresh random keys nor key guessing escapes the limit.
             keys_on = self.api_keys.enabled or self.admin_keys.enabled

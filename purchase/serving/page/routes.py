@@ -29,7 +29,8 @@ from ..monitoring.drift_monitor import DriftMonitor
 from ..monitoring.outcomes import OutcomeMonitor
 from ..routes.codec import traffic_info
 from ..routes.deps import SERVICE, errors
-from .html import VersionView, compare_page, drift_section, models_page
+from .html import compare_page, drift_section, models_page
+from .listing import Listing, view
 from .outcomes_panel import outcomes_section
 
 router = DeclaredRouter()
@@ -52,25 +53,7 @@ class StageChange(BaseModel):
     stage: str
 
 
-def _view(model: bentoml.Model) -> VersionView:
-    folder = reports.report_folder(model)
-    plots = sorted(p.name for p in folder.glob("*.png") if p.is_file()) if folder.is_dir() else []
-    return VersionView(
-        tag=str(model.tag),
-        version=model.tag.version or "",
-        stage=store.stage(model),
-        created=model.info.creation_time,
-        data_source=str(model.info.metadata.get("data_source", "unknown")),
-        metrics=store.stored_metrics(model),
-        segments=store.stored_segments(model),
-        plots=tuple(plots),
-        has_report=reports.report_page(model).is_file(),
-    )
-
-
-def _views() -> list[VersionView]:
-    """Every stored version, oldest first (blocking: reads the store)."""
-    return [_view(model) for model in store.versions()]
+LISTING = Listing()  # this worker's copy of the store's versions
 
 
 def _report_file(version: str, file: str) -> Path:
@@ -115,7 +98,7 @@ async def _outcomes(serving: Serving) -> str:
 @router.get("/models", Access.METRICS, **HTML_ROUTE)
 async def models(serving: Serving = SERVICE) -> HTMLResponse:
     """The versions in the store, the live traffic split, requests per version and drift (HTML)."""
-    views = await anyio.to_thread.run_sync(_views)
+    views = await anyio.to_thread.run_sync(LISTING.views)
     counts = await counts_by_version(serving.fleet)
     sections = await _drift(serving), await _outcomes(serving)
     return HTMLResponse(models_page(views, _traffic(serving), counts, *sections))
@@ -124,7 +107,7 @@ async def models(serving: Serving = SERVICE) -> HTMLResponse:
 @router.get("/models/compare", Access.METRICS, **HTML_ROUTE)
 async def compare(a: str, b: str) -> HTMLResponse:
     """Two versions side by side: their metrics, and each kind of plot in one row (HTML)."""
-    first, second = await anyio.to_thread.run_sync(lambda: (_view(store.get(a)), _view(store.get(b))))
+    first, second = await anyio.to_thread.run_sync(lambda: (view(store.get(a)), view(store.get(b))))
     return HTMLResponse(compare_page(first, second))
 
 
