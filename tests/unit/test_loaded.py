@@ -6,13 +6,15 @@ import asyncio
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 
 from purchase.errors import PredictionFailed
+from purchase.features import CATEGORY_FEATURE, ID_FIELDS
 from purchase.serving.models.version import load_version
 from purchase.settings import Settings
-from tests.helpers import Trained
+from tests.helpers import Trained, request_row
 
 
 def test_a_model_that_fails_to_score_gives_prediction_failed(v1: Trained) -> None:
@@ -39,13 +41,24 @@ def test_scoring_through_the_batcher_equals_the_booster(v1: Trained) -> None:
         assert result.tolist() == pytest.approx(expected.tolist(), abs=1e-7)
 
 
-def test_the_cache_keeps_rows_that_differ_only_in_category_apart(v1: Trained) -> None:
-    """Two rows equal but for the category, scored differently by the model: each cached answer is its own."""
+def test_the_cache_keeps_rows_that_differ_only_in_category_apart(v1: Trained, test_rows: pd.DataFrame) -> None:
+    """Two rows equal but for the category, scored differently by the model: each cached answer is its own.
+    The first test row whose category moves its probability is the base (found, not assumed)."""
     serving = load_version(v1.model, Settings(enable_caching=True, cache_size=100))
-    base = {"item_price": [50.0], "item_base_price": [80.0], "item_discount_pct": [37.5], "view_count_30d": [9]}
-    base |= {"item_view_count": [3]}  # a viewed pair: where the category moves the probability
-    rows = [{**base, "item_category": [category]} for category in serving.preprocessor.categories]
-    direct = [float(v1.result.booster.inplace_predict(serving.preprocessor.transform(row))[0]) for row in rows]
+    categories = serving.preprocessor.categories
+
+    def variants(row: pd.Series) -> list[dict[str, list[object]]]:
+        base = {name: [value] for name, value in request_row(row).items() if name not in ID_FIELDS}
+        return [{**base, CATEGORY_FEATURE: [category]} for category in categories]
+
+    def scores(rows: list[dict[str, list[object]]]) -> list[float]:
+        return [float(v1.result.booster.inplace_predict(serving.preprocessor.transform(row))[0]) for row in rows]
+
+    rows, direct = next(
+        (rows, direct)
+        for rows in map(variants, (row for _, row in test_rows.head(500).iterrows()))
+        if max(direct := scores(rows)) - min(direct) > 1e-4
+    )
     first, other = 0, next(i for i, p in enumerate(direct) if abs(p - direct[0]) > 1e-4)
 
     async def twice() -> list[float]:
