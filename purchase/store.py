@@ -116,6 +116,31 @@ def current_stage(model: bentoml.Model) -> str:
         return "deleted"
 
 
+Fingerprint = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def fingerprint(*names: str) -> Fingerprint:
+    """A few stats per version that change whenever the store does (a version saved or deleted, a stage
+    change rewriting model.yaml, and the files `names` of each version folder): reading the store again
+    parses every version's metadata, so pollers read it only when this changes."""
+    root = Path(location()) / MODEL_NAME
+    if not root.is_dir():
+        return ()
+    return tuple(
+        (folder.name, tuple(part for name in ("model.yaml", *names) for part in _stamp(folder / name)))
+        for folder in sorted(root.iterdir())
+        if folder.is_dir()
+    )
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino  # the size alone tells the stages apart
+
+
 def production_tag() -> str | None:
     production = [m for m in versions() if stage(m) == PRODUCTION]
     return str(production[-1].tag) if production else None

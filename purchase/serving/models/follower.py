@@ -132,10 +132,15 @@ class Follower:
     async def _follow_production(self) -> None:
         """One worker per server: publish each version promoted from now on (a restarted worker must
         not undo a /load-model made since the last promotion)."""
+        seen = await anyio.to_thread.run_sync(store.fingerprint)  # first: a change meanwhile is seen next
         last_production = await anyio.to_thread.run_sync(store.production_tag)
         while True:
             await asyncio.sleep(PRODUCTION_POLL_S)
             try:
+                now = await anyio.to_thread.run_sync(store.fingerprint)
+                if now == seen:  # the store is as it was: nothing to read
+                    continue
+                seen = now
                 production = await anyio.to_thread.run_sync(store.production_tag)
                 if production is not None and production != last_production:
                     last_production = production
