@@ -15,6 +15,21 @@ from pythonjsonlogger.json import JsonFormatter
 from ..settings import Settings
 
 FIELDS = "{asctime}{levelname}{name}{process}{message}"
+BENTOML_ROUTE_ERRORS = "bentoml._internal.server.http_app"  # the logger of BentoML's own routes' errors
+
+
+class ClientErrorsLeftToTheAccessLog(logging.Filter):
+    """BentoML logs an ERROR with a traceback for every request its own route (/client/predict) refuses;
+    the access log has each such 4xx already, so only server errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bentoml.exceptions import BentoMLException
+        from pydantic import ValidationError
+
+        refused = record.exc_info[1] if record.exc_info else None
+        if isinstance(refused, BentoMLException):
+            return refused.error_code.value >= 500
+        return not isinstance(refused, ValidationError)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -22,6 +37,7 @@ def configure_logging(settings: Settings) -> None:
     logger.setLevel(settings.log_level.upper())
     if logger.handlers:  # configured already in this process
         return
+    logging.getLogger(BENTOML_ROUTE_ERRORS).addFilter(ClientErrorsLeftToTheAccessLog())
     logger.propagate = False  # BentoML's root handlers would print every line again, as text
     formatter = JsonFormatter(
         FIELDS, style="{", rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
