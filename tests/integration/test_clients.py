@@ -52,10 +52,15 @@ def test_bentoml_s_client_gets_the_spec_s_answer(server: ServerProcess, test_row
 
 
 def test_bentoml_s_client_raises_an_error_naming_the_field(server: ServerProcess) -> None:
+    """And the refusal is the access log's 400 line, not an ERROR with a traceback in the server's log."""
+    logged = server.log().count("Exception on /client/predict")
     bad = {**SPEC_CURL["features"][0], "item_price": -1}
     with bentoml.SyncHTTPClient(server.url) as client, pytest.raises(BentoMLException) as raised:
         client.predict(features=[SPEC_CURL["features"][0], bad])
     assert raised.value.error_code == 400 and "features[1].item_price" in str(raised.value)
+    not_json = requests.post(server.url + "/client/predict", data=b"x", headers={"Content-Type": "text/plain"})
+    assert not_json.status_code == 415 and "application/json" in not_json.json()["detail"]
+    assert server.log().count("Exception on /client/predict") == logged
 
 
 def test_bentoml_s_client_with_api_keys(secured_server: ServerProcess, test_rows: pd.DataFrame) -> None:

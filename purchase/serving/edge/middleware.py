@@ -150,6 +150,8 @@ class Edge:
         limit = self.routes.body_limit(path, self.settings.max_body_bytes)
         if length is not None and (not length.isdigit() or int(length) > limit):
             return 413, f"Request body larger than {limit} bytes", {}
+        if self.routes.takes_only_json(path) and not _is_json(headers.get("content-type", "")):
+            return 415, "Content-Type: this route takes application/json only", {}
         return None
 
     def _trusted_origin(self, origin: str, headers: dict[str, str]) -> bool:
@@ -188,6 +190,10 @@ class Edge:
             pass
         if state["exceeded"] and not state["answered"]:
             await _respond(send, *too_large)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 async def _respond(send: Any, status: int, detail: str, headers: dict[str, str]) -> None:

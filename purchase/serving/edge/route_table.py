@@ -26,6 +26,7 @@ class RouteTable:
         # Paths with parameters (`/models/{version}/report`): a request path matches one segment per parameter.
         self._templates: dict[str, re.Pattern[str]] = {}
         self._body_limits: dict[str, int] = {}  # routes that take more than MAX_BODY_BYTES (job uploads)
+        self._json_only: set[str] = set()  # routes whose body is parsed by BentoML, which fails on others
 
     def declare(self, method: str, path: str, access: Access) -> None:
         self._access[(method.upper(), path)] = access
@@ -49,6 +50,12 @@ class RouteTable:
 
     def body_limit(self, path: str, default: int) -> int:
         return self._body_limits.get(path, default)
+
+    def take_only_json(self, path: str) -> None:
+        self._json_only.add(path)
+
+    def takes_only_json(self, path: str) -> bool:
+        return path in self._json_only
 
     def declared(self, method: str, path: str) -> Access | None:
         return self._access.get((method.upper(), path))

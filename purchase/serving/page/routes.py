@@ -14,6 +14,8 @@ from typing import Protocol
 
 import anyio
 import bentoml
+from fastapi import Path as PathParam
+from fastapi import Query
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
@@ -36,6 +38,9 @@ from .outcomes_panel import outcomes_section
 router = DeclaredRouter()
 REPORT_FILES = {".png": "image/png", ".html": "text/html; charset=utf-8"}  # what a report folder may serve
 HTML_ROUTE = {"response_class": HTMLResponse, "responses": errors(404)}
+# Versions the store always resolves (aliases of tags), as the document's examples: a client or a
+# fuzzer that starts from them reaches the routes behind.
+VERSION = PathParam(openapi_examples={"production": {"value": "production"}, "latest": {"value": "latest"}})
 
 
 class Serving(Protocol):
@@ -105,7 +110,10 @@ async def models(serving: Serving = SERVICE) -> HTMLResponse:
 
 
 @router.get("/models/compare", Access.METRICS, **HTML_ROUTE)
-async def compare(a: str, b: str) -> HTMLResponse:
+async def compare(
+    a: str = Query(openapi_examples={"production": {"value": "production"}}),
+    b: str = Query(openapi_examples={"latest": {"value": "latest"}}),
+) -> HTMLResponse:
     """Two versions side by side: their metrics, and each kind of plot in one row (HTML)."""
     first, second = await anyio.to_thread.run_sync(lambda: (view(store.get(a)), view(store.get(b))))
     return HTMLResponse(compare_page(first, second))
@@ -119,14 +127,20 @@ REPORT_POLICY = {
 
 
 @router.get("/models/{version}/report", Access.METRICS, **HTML_ROUTE)
-async def report(version: str) -> FileResponse:
+async def report(version: str = VERSION) -> FileResponse:
     """The version's report page, as training drew it (`make report TAG=...` draws it again)."""
     page = await anyio.to_thread.run_sync(_report_file, version, reports.REPORT_PAGE)
     return FileResponse(page, media_type=REPORT_FILES[".html"], headers=REPORT_POLICY)
 
 
-@router.get("/models/{version}/report/{file}", Access.METRICS, responses=errors(404))
-async def report_file(version: str, file: str) -> FileResponse:
+@router.get(
+    "/models/{version}/report/{file}",
+    Access.METRICS,
+    responses={**errors(404), 200: {"content": {media_type: {} for media_type in REPORT_FILES.values()}}},
+)
+async def report_file(
+    version: str = VERSION, file: str = PathParam(openapi_examples={"page": {"value": reports.REPORT_PAGE}})
+) -> FileResponse:
     """One file of the version's report (its PNG plots)."""
     path = await anyio.to_thread.run_sync(_report_file, version, file)
     return FileResponse(path, media_type=REPORT_FILES[path.suffix], headers=REPORT_POLICY)
@@ -139,7 +153,7 @@ def _changed(model: bentoml.Model) -> StageChange:
 @router.post(
     "/models/{version}/promote", Access.ADMIN, response_model=StageChange, responses=errors(400, 401, 403, 404)
 )
-async def promote(version: str) -> StageChange:
+async def promote(version: str = VERSION) -> StageChange:
     """Make `version` the registry's production version (the previous one is archived)."""
     return _changed(await anyio.to_thread.run_sync(store.set_production, version))
 

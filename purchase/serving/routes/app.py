@@ -62,6 +62,7 @@ def create_app(routers: Sequence[DeclaredRouter]) -> tuple[FastAPI, RouteTable]:
     table.declare_prefix("/static-offline-docs/", Access.PUBLIC)
     table.declare("GET", "/metrics", Access.METRICS)
     table.declare("POST", CLIENT_PREDICT, Access.PREDICT)
+    table.take_only_json(CLIENT_PREDICT)  # BentoML's own parser answered a multipart body with a 500
     app = FastAPIOffline(
         title=TITLE, version=__version__, description=DESCRIPTION, swagger_ui_parameters={"validatorUrl": None}
     )

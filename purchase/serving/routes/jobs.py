@@ -12,6 +12,8 @@ from pydantic import AwareDatetime, ValidationError
 
 from ... import store
 from ...errors import FileTooLarge, InvalidInput, JobNotFound, JobNotReady
+from ...examples import SPEC_EXAMPLE
+from ...features import ID_FIELDS, REQUIRED_FEATURES
 from ...jobs.files import JobFiles, csv_chunks
 from ...jobs.schemas import FINISHED, Format, Job, JobList, JobOptions, PathJob, Status, Storage
 from ...jobs.submit import Submissions
@@ -29,17 +31,31 @@ router = DeclaredRouter()
 router.limit_body("/jobs", settings.max_job_file_bytes)
 router.document_body("PathJob", PathJob)
 FILE = {"schema": {"type": "string", "format": "binary"}}
+# A file this server takes: the header of the columns it needs, and the spec example's row.
+COLUMNS = (*ID_FIELDS, *([] if settings.online_features else REQUIRED_FEATURES))
+EXAMPLE_CSV = ",".join(COLUMNS) + "\n" + ",".join(str(SPEC_EXAMPLE["features"][0][c]) for c in COLUMNS) + "\n"
 SUBMIT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": FILE,
+            "text/csv": {**FILE, "example": EXAMPLE_CSV},
             "application/vnd.apache.parquet": FILE,
             "application/x-ndjson": FILE,
             "application/json": {"schema": {"$ref": "#/components/schemas/PathJob"}},
         },
     }
 }
+
+
+# The routes of one job, which POST /jobs's answer links to (so a client or a fuzzer can follow it).
+JOB_ROUTES = [
+    ("GetJob", "get_job"),
+    ("CancelJob", "cancel_job"),
+    ("JobResult", "job_result"),
+    ("JobErrors", "job_errors"),
+    ("DeleteJob", "delete_job"),
+]
+JOB_LINKS = {name: {"operationId": op, "parameters": {"job_id": "$response.body#/job_id"}} for name, op in JOB_ROUTES}
 
 
 class Serving(Protocol):
@@ -54,8 +70,12 @@ class Serving(Protocol):
     Access.PREDICT,
     status_code=202,
     response_model=Job,
-    responses=errors(400, 401, 403, 404, 413, 429, 503, 507),
+    responses={
+        **errors(400, 401, 403, 404, 413, 429, 503, 507),
+        202: {"links": JOB_LINKS},
+    },
     openapi_extra=SUBMIT_BODY,
+    operation_id="submit_job",
 )
 async def submit_job(
     request: Request,
@@ -133,12 +153,20 @@ async def _record(job_id: str, serving: Serving, caller: Caller) -> Record:
     return record
 
 
-@router.get("/jobs/{job_id}", Access.PREDICT, response_model=Job, responses=errors(401, 403, 404, 429))
+@router.get(
+    "/jobs/{job_id}", Access.PREDICT, response_model=Job, responses=errors(401, 403, 404, 429), operation_id="get_job"
+)
 async def get_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Job:
     return job_view(await _record(job_id, serving, caller), settings.job_retention_hours)
 
 
-@router.post("/jobs/{job_id}/cancel", Access.PREDICT, response_model=Job, responses=errors(401, 403, 404, 409, 429))
+@router.post(
+    "/jobs/{job_id}/cancel",
+    Access.PREDICT,
+    response_model=Job,
+    responses=errors(401, 403, 404, 409, 429),
+    operation_id="cancel_job",
+)
 async def cancel_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Job:
     """A queued job never starts; a running one stops within a second (its process is ended)."""
     before = await _record(job_id, serving, caller)
@@ -152,7 +180,9 @@ async def cancel_job(job_id: str, serving: Serving = SERVICE, caller: Caller = C
     return job_view(record, settings.job_retention_hours)
 
 
-@router.delete("/jobs/{job_id}", Access.PREDICT, status_code=204, responses=errors(401, 403, 404, 429))
+@router.delete(
+    "/jobs/{job_id}", Access.PREDICT, status_code=204, responses=errors(401, 403, 404, 429), operation_id="delete_job"
+)
 async def delete_job(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Response:
     """The job and its files, now (a running job is cancelled first)."""
     await _record(job_id, serving, caller)
@@ -169,6 +199,7 @@ async def delete_job(job_id: str, serving: Serving = SERVICE, caller: Caller = C
         **errors(401, 403, 404, 409, 429),
         200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
     },
+    operation_id="job_result",
 )
 async def job_result(
     job_id: str,
@@ -196,6 +227,7 @@ async def job_result(
     "/jobs/{job_id}/errors",
     Access.PREDICT,
     responses={**errors(401, 403, 404, 409, 429), 200: {"content": {"text/csv": {}}}},
+    operation_id="job_errors",
 )
 async def job_errors(job_id: str, serving: Serving = SERVICE, caller: Caller = CALLER) -> Response:
     """Refused rows (CSV: row, user_id, item_id, reason), once the job has finished."""

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from ... import __version__
 from ...errors import ModelNotFound
+from ...examples import SPEC_EXAMPLE
 from ...store import MODEL_NAME
 from ..dataplane import DataPlane
 from ..edge.route_table import DeclaredRouter
@@ -17,7 +18,15 @@ from ..models.manager import ModelManager
 from ..models.traffic import Routing
 from .deps import SERVICE
 from .deps import errors as documented_errors
-from .oip_codec import InferenceRequest, ProtocolError, infer_response, model_metadata, parse_infer, read_infer
+from .oip_codec import (
+    INPUT_TYPES,
+    InferenceRequest,
+    ProtocolError,
+    infer_response,
+    model_metadata,
+    parse_infer,
+    read_infer,
+)
 
 MODEL = f"/v2/models/{MODEL_NAME}"
 router = DeclaredRouter()
@@ -58,13 +67,30 @@ async def server_metadata() -> dict[str, Any]:
     return {"name": "purchase-prediction", "version": __version__, "extensions": []}
 
 
-@router.get(MODEL, Access.PREDICT, tags=TAGS, responses=errors(503))
+# The routes of one served version, which the model's metadata links to with its first version.
+VERSION_LINKS = {
+    name: {"operationId": operation, "parameters": {"version": "$response.body#/versions/0"}}
+    for name, operation in [
+        ("VersionMetadata", "version_metadata"),
+        ("VersionReady", "version_ready"),
+        ("InferVersion", "infer_version"),
+    ]
+}
+
+
+@router.get(MODEL, Access.PREDICT, tags=TAGS, responses={**errors(503), 200: {"links": VERSION_LINKS}})
 async def metadata(serving: Serving = SERVICE) -> dict[str, Any]:
     routing = serving.models.require()
     return model_metadata([m.version for m in routing.models().values()])
 
 
-@router.get(MODEL + "/versions/{version}", Access.PREDICT, tags=TAGS, responses=errors(404, 503))
+@router.get(
+    MODEL + "/versions/{version}",
+    Access.PREDICT,
+    tags=TAGS,
+    responses=errors(404, 503),
+    operation_id="version_metadata",
+)
 async def version_metadata(version: str, serving: Serving = SERVICE) -> dict[str, Any]:
     _pinned(serving.models.require(), version)
     return model_metadata([version])
@@ -75,7 +101,7 @@ async def model_ready(serving: Serving = SERVICE) -> dict[str, Any]:
     return {"name": MODEL_NAME, "ready": serving.models.current is not None}
 
 
-@router.get(MODEL + "/versions/{version}/ready", Access.PREDICT, tags=TAGS)  # as every versioned route
+@router.get(MODEL + "/versions/{version}/ready", Access.PREDICT, tags=TAGS, operation_id="version_ready")
 async def version_ready(version: str, serving: Serving = SERVICE) -> dict[str, Any]:
     routing = serving.models.routing
     return {"name": MODEL_NAME, "ready": routing is not None and version in routing.roles()}
@@ -89,10 +115,19 @@ async def _infer(serving: Serving, raw: Request, version: str | None) -> dict[st
 
 
 # The body is read whatever its Content-Type: Triton's client sends none, and FastAPI reads JSON only with one.
+# Its example is the spec example's row as named inputs, which a client (or a fuzzer) can send as it is.
+INFER_EXAMPLE = {
+    "inputs": [
+        {"name": name, "shape": [1], "datatype": kind, "data": [SPEC_EXAMPLE["features"][0][name]]}
+        for name, kind in INPUT_TYPES.items()
+    ]
+}
 INFER_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}, "example": INFER_EXAMPLE}
+        },
     }
 }
 INFER_DOC = {"tags": TAGS, "openapi_extra": INFER_BODY, "responses": errors(400, 401, 403, 404, 413, 429, 503)}
@@ -104,7 +139,7 @@ async def infer(raw: Request, serving: Serving = SERVICE) -> dict[str, Any]:
     return await _infer(serving, raw, None)
 
 
-@router.post(MODEL + "/versions/{version}/infer", Access.PREDICT, **INFER_DOC)
+@router.post(MODEL + "/versions/{version}/infer", Access.PREDICT, **INFER_DOC, operation_id="infer_version")
 async def infer_version(version: str, raw: Request, serving: Serving = SERVICE) -> dict[str, Any]:
     """Scored by `version` alone, which must be served here (primary, A/B candidate or shadow)."""
     return await _infer(serving, raw, version)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from ..edge.error_bodies import error_key
 from ..edge.route_table import RouteTable
 from ..edge.security import Access
 
@@ -55,9 +56,9 @@ def openapi_document(
     """Built once, at the first request for it."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        for operations in schema["paths"].values():
+        for path, operations in schema["paths"].items():
             for operation in operations.values():
-                operation["responses"].pop("422", None)
+                _as_answered(path, operation["responses"])
         for unused in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(unused, None)
         for name, model in bodies.items():
@@ -65,8 +66,14 @@ def openapi_document(
             schema["components"]["schemas"].update(body_schema.pop("$defs", {}), **{name: body_schema})
         schema["paths"].update(BENTOML_ROUTES)
         predict = schema["paths"]["/predict"]["post"]
+        refused = {"description": "not JSON", "content": {"application/json": _error_body(client_predict)}}
         schema["paths"][client_predict] = {
-            "post": {**predict, "summary": "Predict, for BentoML's Python client", "operationId": "client_predict"}
+            "post": {
+                **predict,
+                "summary": "Predict, for BentoML's Python client",
+                "operationId": "client_predict",
+                "responses": {**predict["responses"], "415": refused},
+            }
         }
         schema["components"]["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema["paths"].items():
@@ -76,3 +83,21 @@ def openapi_document(
                     operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _error_body(path: str) -> dict[str, object]:
+    shape = "ProtocolError" if error_key(path) == "error" else "ErrorResponse"
+    return {"schema": {"$ref": f"#/components/schemas/{shape}"}}
+
+
+def _as_answered(path: str, responses: dict[str, dict]) -> None:
+    """FastAPI documents invalid parameters as 422; the service answers 400 (app._invalid_request). And
+    it documents an HTML route's errors as HTML; they are JSON, as on every route, in the shape of
+    error_bodies.error_key."""
+    body = _error_body(path)
+    if responses.pop("422", None) is not None:
+        responses.setdefault("400", {"description": "Bad Request", "content": {"application/json": body}})
+    for code, response in responses.items():
+        content = response.get("content", {})
+        if code[0] in "45" and "application/json" not in content:
+            response["content"] = {"application/json": content.pop("text/html", body)}
