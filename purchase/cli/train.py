@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> str:
         new_user_items=args.new_user_items,
         segment_shares=args.segment_shares,
     )
-    result = fit(load_dataset(config, args.events, progress), config, progress)
+    try:
+        dataset = load_dataset(config, args.events, progress)
+    except ValueError as exc:  # a log that does not fit the schema: its columns, values or times
+        raise SystemExit(f"error: {exc}") from None
+    result = fit(dataset, config, progress)
     return register(result, args.promote, args.export, progress)
 
 

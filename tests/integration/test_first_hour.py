@@ -93,3 +93,14 @@ def test_the_spark_commands_without_the_spark_extra_say_to_run_make_spark() -> N
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "error: the Spark commands need the spark extra: run `make spark` first"
+
+
+def test_an_event_log_with_a_wrong_column_is_one_line_naming_the_columns(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("event_time,event_type,product_id,price\n2026-01-01 00:00:00,view,p1,9.5\n")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "train_and_save.py", "--events", str(log)]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "missing columns" in last and "user_id" in last
