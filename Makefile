@@ -11,7 +11,7 @@ SPARK_SCORE_DEFAULTS := --input data/examples --keep as_of,label --out data/scor
 export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install browser model features serve test test-unit lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip bench-spark
+.PHONY: install browser model features serve test test-unit lint mutate train models promote rollback model-export model-import model-delete report build image bench profile bench-tools clean spark spark-features spark-train spark-score spark-zip bench-spark docs
 
 install: $(STAMP)
 
@@ -106,7 +106,7 @@ $(SPARK_STAMP): requirements-spark.txt constraints.txt $(STAMP)
 $(SPARK_EVENTS): | $(STAMP)
 	$(PY) -m purchase.cli.train --write-events $(SPARK_EVENTS)
 
-# The pipeline on Spark, in local mode (README "Large data on Spark"). Without ARGS: the synthetic log.
+# The pipeline on Spark, in local mode (docs/how-to/spark.md). Without ARGS: the synthetic log.
 spark-features: spark $(SPARK_EVENTS)
 	$(PY) -m purchase.spark features $(or $(ARGS),--events $(SPARK_EVENTS) --out data/examples --overwrite)
 
@@ -125,8 +125,12 @@ bench-spark: model spark bench-tools
 spark-zip: install
 	$(PY) -m devtools.spark_zip dist/purchase.zip
 
-# Lint and types first, then every test: the unit tests first, then the integration tests.
-test: lint browser spark
+# The documentation site (MkDocs with the Material theme) into site/, offline; a warning (a broken link) fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings strict mode counts
+
+# Lint and types first, the documentation site, then every test: the unit tests first, then the integration tests.
+test: lint browser spark docs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick loop: the in-process tests alone (about a minute), no servers.

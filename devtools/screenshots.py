@@ -1,4 +1,4 @@
-"""Screenshots of the model page for the README, from a running server, in headless Chromium.
+"""Screenshots of the model page for docs/how-to/understanding.md, from a running server, in headless Chromium.
 
     .venv/bin/python -m devtools.screenshots                        # http://127.0.0.1:8000 → docs/
     .venv/bin/python -m devtools.screenshots http://host:8000 --out docs

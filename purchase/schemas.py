@@ -89,7 +89,7 @@ class _PredictOptions(_Strict):
     return_probabilities: bool = True
     threshold: float | None = Field(None, ge=0, le=1, description="default: DEFAULT_THRESHOLD")
     return_segments: bool = Field(
-        False, description="give each prediction its segment: viewed, unviewed or new_user (README, Features)"
+        False, description="give each prediction its segment: viewed, unviewed or new_user (docs: the population)"
     )
 
 

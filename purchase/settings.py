@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     max_archive_bytes: int = Field(256 * 2**20, ge=2**20)  # unpacked
     max_archive_members: int = Field(64, ge=3)
 
-    # Online features (README, "Features"): /events writes the store, /predict fills what a request leaves out.
+    # Online features (docs/concepts/features.md): /events writes the store, /predict fills what a request leaves out.
     # The embedded store (SQLite) by default; Redis when REDIS_URL is set; "false": today's contract only.
     online_features: bool = True
     redis_url: str | None = None
@@ -66,17 +66,17 @@ class Settings(BaseSettings):
     feature_retention_days: float = Field(32.0, ge=1)
     feature_store_timeout_s: float = Field(0.5, gt=0)
     max_events_per_request: int = Field(1000, ge=1)
-    # Several replicas (README, "Running several replicas"): with REDIS_URL they share model changes, the
+    # Several replicas (docs/how-to/replicas.md): with REDIS_URL they share model changes, the
     # A/B split, a level of the response cache and the rate limits. Hot-path calls give up after this.
     redis_timeout_s: float = Field(0.25, gt=0)
     shared_cache_ttl_s: float = Field(600.0, gt=0)
     event_time_tolerance_s: float = Field(300.0, ge=0)  # how far in the future an event_time may lie
-    # Drift (README, "Understanding the model"): /drift counts this much recent traffic, and calls fewer
+    # Drift (docs/how-to/understanding.md): /drift counts this much recent traffic, and calls fewer
     # rows than drift_min_rows too little to judge (a few hundred rows alone give indexes near 0.1).
     drift_monitoring: bool = True
     drift_window_s: float = Field(3600.0, ge=1)
     drift_min_rows: int = Field(1000, ge=1)
-    # Batch jobs (README, "Batch jobs"): files of /predict rows scored in the background. Inputs given as a
+    # Batch jobs (docs/how-to/batch-jobs.md): files of /predict rows scored in the background. Inputs given as a
     # path must lie under DATA_DIR; the job table, uploads and results live in DATA_DIR/jobs.
     data_dir: Path = Path("data")
     job_concurrency: int = Field(1, ge=1)  # jobs running at once in the whole server; the rest queue
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     job_nice: int = Field(4, ge=0, le=19)  # the job process yields most of the cores to online requests
     job_stale_s: float = Field(10.0, gt=0)  # a running job unheard of this long is taken over
     job_max_attempts: int = Field(3, ge=1)  # starts of one job (restarts included) before it is failed
-    # Outcomes (README, "Outcomes"): a sticky share of users' predictions, judged by the purchases that follow.
+    # Outcomes (docs/how-to/ab-and-outcomes.md): a sticky share of users' predictions, judged by later purchases.
     outcome_share: float = Field(0.1, ge=0, le=1)  # of users; 0 records nothing
     outcome_horizon_days: float = Field(7.0, gt=0)  # training's label horizon (train --horizon-days)
     outcome_window_days: float = Field(7.0, gt=0)  # of prediction time, judged together

@@ -1,4 +1,4 @@
-"""Load a historical event log into the online feature store (README, "Features").
+"""Load a historical event log into the online feature store (docs/concepts/features.md).
 
 python -m purchase.cli.features                   # the synthetic log `make serve` trains on, ending today
 python -m purchase.cli.features --events log.csv  # a log in the public e-commerce schema

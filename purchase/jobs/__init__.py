@@ -1,1 +1,1 @@
-"""Batch jobs: files of /predict rows scored in the background, durably (README, "Batch jobs")."""
+"""Batch jobs: files of /predict rows scored in the background, durably (docs/how-to/batch-jobs.md)."""

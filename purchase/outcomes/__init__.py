@@ -1,5 +1,5 @@
 """Outcomes: a sticky share of the predictions served, joined to the purchases that follow them, and
-the live quality of each version and A/B arm they give (README, "Outcomes")."""
+the live quality of each version and A/B arm they give (docs/how-to/ab-and-outcomes.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /performance's answer (README, "Outcomes")."""
+"""GET /performance's answer (docs/how-to/ab-and-outcomes.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 With CPython's default thresholds a full collection ran about once a second under load and walked
 every object of the worker (BentoML, FastAPI, pydantic, XGBoost: some 100k at start), stalling the
-event loop for tens of milliseconds: that was the p99 of even a do-nothing endpoint (README, "Performance").
+event loop for tens of milliseconds: that was the p99 of even a do-nothing endpoint (docs/performance.md).
 Freezing what start-up built takes those objects out of every later collection, and larger
 thresholds make collections rarer; young cyclic garbage is still collected every GC_GEN0 allocations.
 """

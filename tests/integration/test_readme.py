@@ -1,6 +1,7 @@
-"""The README, followed top to bottom as a new user would: every fenced bash and Python example runs,
-in order, against a real server on the README's own store layout (a copy of the tests' store), except
-those marked `<!-- README example not run by tests/integration/test_readme.py: why -->`.
+"""The README and the documentation pages, followed top to bottom as a new user would: every fenced bash
+and Python example runs, the README first and then the pages in the site's order (mkdocs.yml's nav),
+against a real server on the README's own store layout (a copy of the tests' store), except those marked
+`<!-- README example not run by tests/integration/test_readme.py: why -->`.
 `curl` fails on an error answer here (--fail-with-body), so an example that stops working fails."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devtools.server import ROOT, ServerProcess
 from purchase import store
@@ -24,6 +26,7 @@ from tests.helpers import Trained
 from tests.integration.conftest import start
 
 README = ROOT / "README.md"
+README_MAX_LINES = 200  # the short way in; the rest is on the site
 EXAMPLE = re.compile(
     r"(<!-- README example not run by [^:]*: (?P<why>[^>]*) -->\n)?```(?P<lang>bash|python)\n(?P<code>.*?)```", re.S
 )
@@ -32,21 +35,42 @@ STRICT_CURL = 'curl() { command curl --silent --show-error --fail-with-body "$@"
 
 @dataclass(frozen=True)
 class Example:
+    page: Path
     line: int
     lang: str
     code: str
     skipped_because: str | None
 
     def __str__(self) -> str:
-        return f"README.md:{self.line} ({self.lang})"
+        return f"{self.page.relative_to(ROOT)}:{self.line} ({self.lang})"
+
+
+def pages() -> list[Path]:
+    """The README, then the site's pages in its navigation's order."""
+
+    def walk(entries: list) -> Iterator[str]:
+        for entry in entries:
+            value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+            yield from walk(value) if isinstance(value, list) else [value]
+
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    return [README, *(ROOT / "docs" / page for page in walk(nav))]
 
 
 def examples() -> list[Example]:
-    text = README.read_text()
-    return [
-        Example(text[: m.start("code")].count("\n") + 1, m["lang"], textwrap.dedent(m["code"]), m["why"])
-        for m in EXAMPLE.finditer(text)
-    ]
+    found = []
+    for page in pages():
+        text = page.read_text()
+        for m in EXAMPLE.finditer(text):
+            line = text[: m.start("code")].count("\n") + 1
+            found.append(Example(page, line, m["lang"], textwrap.dedent(m["code"]), m["why"]))
+    return found
+
+
+def test_the_site_lists_every_page_and_the_readme_stays_short() -> None:
+    listed = {page.relative_to(ROOT / "docs") for page in pages()[1:]}
+    assert listed == {page.relative_to(ROOT / "docs") for page in (ROOT / "docs").rglob("*.md")}
+    assert len(README.read_text().splitlines()) <= README_MAX_LINES
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ while it is busy wait and are scored together, in one call, as soon as it is fre
 
 The batch size follows the load: 1 at low traffic (no added latency), larger as requests pile up.
 BentoML's dispatcher (the one behind `batchable=True`) instead waits for more requests on a learned
-schedule, which costs far more than a model call that takes well under a millisecond (README, "Performance").
+schedule, which costs far more than a model call that takes well under a millisecond (docs/performance.md).
 """
 
 from __future__ import annotations

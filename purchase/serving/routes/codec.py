@@ -1,5 +1,5 @@
 """JSON in and out of the hot path: the /predict body validated straight from its bytes, and the answer
-encoded from plain values. Both were measured to matter (README, "Performance")."""
+encoded from plain values. Both were measured to matter (docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""GET /drift: how far recent traffic has moved from a version's training data (README, "Understanding
-the model")."""
+"""GET /drift: how far recent traffic has moved from a version's training data (docs/how-to/understanding.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""POST /explain: why each row got its score, from the version that scored it (README, "Understanding
-the model")."""
+"""POST /explain: why each row got its score, from the version that scored it (docs/how-to/understanding.md)."""
 
 from __future__ import annotations
 

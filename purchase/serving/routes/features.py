@@ -1,5 +1,5 @@
 """The online store's routes: `/events` writes behaviour events, `/features` shows what /predict would
-score for given rows (README, "Features")."""
+score for given rows (docs/concepts/features.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Batch jobs over HTTP (README, "Batch jobs"): submit a file, follow it, cancel it, download its result
+"""Batch jobs over HTTP (docs/how-to/batch-jobs.md): submit a file, follow it, cancel it, download its result
 and its errors. Thin: the work is in purchase.jobs, and the job runs in a process of its own."""
 
 from __future__ import annotations

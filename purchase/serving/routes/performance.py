@@ -1,5 +1,5 @@
 """GET /performance: each version's and each A/B arm's live quality, from the purchases that followed
-its predictions (README, "Outcomes")."""
+its predictions (docs/how-to/ab-and-outcomes.md)."""
 
 from __future__ import annotations
 
