@@ -71,6 +71,8 @@ def test_the_site_lists_every_page_and_the_readme_stays_short() -> None:
     listed = {page.relative_to(ROOT / "docs") for page in pages()[1:]}
     assert listed == {page.relative_to(ROOT / "docs") for page in (ROOT / "docs").rglob("*.md")}
     assert len(README.read_text().splitlines()) <= README_MAX_LINES
+    linked = re.findall(r"\]\((docs/[^)#]+)", README.read_text())  # make docs checks the pages' own links
+    assert linked and [link for link in linked if not (ROOT / link).is_file()] == []
 
 
 @pytest.fixture(scope="module")
