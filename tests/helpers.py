@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import bentoml
 import cloudpickle
@@ -105,3 +105,12 @@ class Trained:
     def probabilities(self, frame: pd.DataFrame) -> list[float]:
         """The offline pipeline's answer for these rows."""
         return self.result.booster.inplace_predict(self.result.preprocessor.transform(frame)).tolist()
+
+
+def declared_metrics() -> list[Any]:
+    """Every Prometheus collector the service declares (some appear at /metrics only once used)."""
+    from purchase.jobs import metrics as jobs
+    from purchase.serving import metrics
+    from purchase.serving.monitoring import outcomes
+
+    return [*vars(metrics._counters()).values(), *outcomes._gauges().values(), *vars(jobs._metrics()).values()]

@@ -11,7 +11,7 @@ import requests
 
 from devtools.server import ROOT, ServerProcess
 from purchase.examples import SPEC_CURL
-from tests.helpers import ADMIN_KEY, KEYS, Trained, from_address
+from tests.helpers import ADMIN_KEY, KEYS, Trained, declared_metrics, from_address
 
 # --- the rules, in-process ----------------------------------------------------------------------
 
@@ -158,12 +158,7 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_service_exports(server:
 
 def metric_families() -> set[str]:
     """Every metric family the service declares (some appear at /metrics only once used)."""
-    from purchase.jobs import metrics as jobs
-    from purchase.serving import metrics
-    from purchase.serving.monitoring import outcomes
-
-    declared = [*vars(metrics._counters()).values(), *outcomes._gauges().values(), *vars(jobs._metrics()).values()]
-    return {collector._name for collector in declared}
+    return {collector._name for collector in declared_metrics()}
 
 
 def test_made_up_keys_share_their_client_bucket(secured_server: ServerProcess) -> None:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from devtools.server import ROOT
+from tests.helpers import declared_metrics
 
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
@@ -110,11 +111,9 @@ def test_replicas_share_redis_from_a_secret_and_optionally_one_model_store() -> 
 def test_the_alerts_use_exported_metrics_and_the_service_s_thresholds() -> None:
     from purchase.drift import DRIFT_PSI, WATCH_PSI
     from purchase.outcomes.quality import ALERT_AUC_RATIO, ALERT_ECE
-    from purchase.serving import metrics
-    from purchase.serving.monitoring import outcomes
     from purchase.settings import Settings
 
-    exported = {collector._name for collector in [*vars(metrics._counters()).values(), *outcomes._gauges().values()]}
+    exported = {collector._name for collector in declared_metrics()}
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "purchase-alerts.yaml").read_text())
     found = {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
     assert set(found) == {
@@ -145,3 +144,13 @@ def test_replicas_share_the_batch_jobs_volume_within_its_size() -> None:
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     size = claim["spec"]["resources"]["requests"]["storage"]
     assert size.endswith("Gi") and int(settings["JOB_STORAGE_BYTES"]) < int(size[:-2]) * 2**30
+
+
+def test_the_metrics_page_lists_every_metric_and_every_alert() -> None:
+    """docs/reference/metrics.md: a row per metric family the service declares and per alert rule."""
+    page = (ROOT / "docs" / "reference" / "metrics.md").read_text()
+    rows = set(re.findall(r"^\| `([a-zA-Z_]+)` \|", page, re.M))
+    families = {c._name + ("_total" if type(c).__name__ == "Counter" else "") for c in declared_metrics()}
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "purchase-alerts.yaml").read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert rows == families | alerts
