@@ -70,7 +70,8 @@ class JobRunner:
                 self.files.remove(job_id)
             elif record.status in FINISHED:
                 self.files.tidy(record)
-        self.table.heartbeat(self.owner, list(self.processes))
+        if self.processes:  # no write transaction each poll while this worker runs nothing
+            self.table.heartbeat(self.owner, list(self.processes))
         for job_id in self.table.recover(self.settings.job_stale_s, self.settings.job_max_attempts):
             logger.warning("job %s: its worker stopped; queued again to resume (or failed)", job_id)
         claimed = self.table.claim(self.owner, self.settings.job_concurrency)
