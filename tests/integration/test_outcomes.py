@@ -43,8 +43,8 @@ def predict_as_of(servers: list[ServerProcess], rows: pd.DataFrame) -> list[dict
 
 
 def replay_purchases(server: ServerProcess, times: int = 2) -> None:
-    """The synthetic log's purchases, shuffled, sent `times` over (the same event ids), then one view at
-    midnight, where the log ends: the event clock reaches the newest as-of time's horizon."""
+    """The synthetic log's purchases, shuffled, sent `times` over (the same event ids; 0: nobody bought),
+    then one view at midnight, where the log ends: the event clock reaches the newest as-of time's horizon."""
     log = synthetic.generate(n_users=SMALL.n_users, n_days=SMALL.n_days, seed=SMALL.seed).events
     events = as_events(log)
     purchases = [e for e in events if e["event_type"] == "purchase"]
@@ -183,18 +183,39 @@ def shuffled(dataset: Dataset) -> Trained:
 
 
 def run_ab(
-    tmp_path_factory: pytest.TempPathFactory, primary: Trained, candidate: Trained, rows: pd.DataFrame, **env: str
+    tmp_path_factory: pytest.TempPathFactory,
+    primary: Trained,
+    candidate: Trained | None,
+    rows: pd.DataFrame,
+    purchases: int = 1,
+    **env: str,
 ) -> ServerProcess:
-    """A server splitting users half and half, the rows' purchases replayed and the rows predicted (in
-    that order: a policy that is on acts on whatever has matured, and the outcomes are all known)."""
+    """A server splitting users half and half with `candidate`, the rows' purchases replayed `purchases`
+    times and the rows predicted (in that order: a policy that is on acts on whatever has matured, and
+    the outcomes are all known)."""
     settings = {"DEFAULT_MODEL": str(primary.model.tag), **JUDGE_ALL, **env}
     server = start(tmp_path_factory, "outcomes-ab", settings, "/readyz")
-    split = {"candidate": str(candidate.model.tag), "candidate_share": 0.5}
-    changed = requests.post(server.url + "/traffic", json=split, timeout=60)  # admin from loopback
-    assert changed.status_code == 200, changed.text
-    replay_purchases(server, times=1)
+    if candidate is not None:
+        split = {"candidate": str(candidate.model.tag), "candidate_share": 0.5}
+        changed = requests.post(server.url + "/traffic", json=split, timeout=60)  # admin from loopback
+        assert changed.status_code == 200, changed.text
+    replay_purchases(server, times=purchases)
     predict_as_of([server], rows)
     return server
+
+
+def checks(server: ServerProcess) -> float:
+    """How often the lead worker has refreshed the live figures, the policy acting on them."""
+    found = re.findall(
+        r"^purchase_outcome_checks_total (\S+)$", requests.get(server.url + "/metrics", timeout=30).text, re.M
+    )
+    return float(found[0]) if found else 0.0
+
+
+def wait_for_checks(server: ServerProcess, more: int) -> None:
+    """Until the lead worker has looked at the figures `more` times after now."""
+    seen = checks(server)
+    server.wait_until(lambda: checks(server) >= seen + more, timeout_s=60)
 
 
 def candidate_of(server: ServerProcess) -> str | None:
@@ -228,14 +249,48 @@ def test_with_the_policy_on_a_worse_candidate_is_removed_and_a_better_one_promot
     server = run_ab(tmp_path_factory, primary, candidate, test_rows, **policy)
     try:
         server.wait_until(lambda: candidate_of(server) is None, timeout_s=60)
-        serving = requests.get(server.url + "/health", timeout=30).json()["model_version"]
-        assert serving == (primary.version if worse else candidate.version)
+        assert serving(server) == (primary.version if worse else candidate.version)
         action = "removed" if worse else "promoted"
         assert f"outcome policy: {action} {candidate.version}" in server.log()
         page = requests.get(server.url + "/models", timeout=30).text
         assert f"<td class=text>{action}</td><td class=text>{candidate.version}</td>" in page
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("bought", [False, True], ids=["nobody-bought-rolled-back", "calibrated-kept"])
+def test_with_the_policy_on_a_miscalibrated_primary_is_rolled_back_to_production(
+    tmp_path_factory: pytest.TempPathFactory, v1: Trained, v2: Trained, test_rows: pd.DataFrame, bought: bool
+) -> None:
+    """v2 serves while v1 is the registry's production version. When nobody buys (a season ends), every
+    probability v2 gave is too high, its live ECE passes the threshold and v1 serves again (the rows
+    predicted after that are v1's); when the purchases come as the log has them, v2 is kept."""
+    policy = {"OUTCOME_POLICY": "true", "OUTCOME_CHECK_S": "1", "OUTCOME_ROLLBACK_ECE": "0.02"}
+    server = run_ab(tmp_path_factory, v2, None, test_rows, purchases=int(bought), **policy)
+    try:
+        if bought:
+            kept(server, len(test_rows))
+            wait_for_checks(server, 2)  # the policy has looked at every row
+        else:
+            server.wait_until(lambda: serving(server) == v1.version, 60)
+        figures = live(performance(server, test_rows["as_of"].max() + HORIZON), v2.version)["arms"]["primary"]
+        assert figures["rows"] >= int(JUDGE_ALL["OUTCOME_MIN_ROWS"])
+        assert (figures["ece"] > 0.02) is not bought and (figures["purchase_rate"] > 0) is bought
+        assert serving(server) == (v2.version if bought else v1.version)
+        rolled_back = f"outcome policy: rolled back to {v1.model.tag} {v2.version} (live ECE"
+        assert (rolled_back in server.log()) is not bought
+        assert store.production_tag() == str(v1.model.tag)  # the registry is left as it was
+        page = requests.get(server.url + "/models", timeout=30).text
+        assert (
+            f"<td class=text>rolled back to {v1.model.tag}</td><td class=text>{v2.version}</td>" in page
+        ) is not bought
+    finally:
+        server.stop()
+
+
+def serving(server: ServerProcess) -> str:
+    version: str = requests.get(server.url + "/health", timeout=30).json()["model_version"]
+    return version
 
 
 def test_the_live_figures_of_now_are_prometheus_gauges(judging: Judging, v1: Trained) -> None:

@@ -48,7 +48,10 @@ def _gauges() -> Any:
             ("log_loss", "Log loss of the matured predictions"),
             ("ece", "Expected calibration error of the matured predictions"),
         )
-    } | {"gaps": prom.Counter("purchase_outcome_gaps", "Predictions the outcome log could not record")}
+    } | {
+        "gaps": prom.Counter("purchase_outcome_gaps", "Predictions the outcome log could not record"),
+        "checks": prom.Counter("purchase_outcome_checks", "Times the lead worker refreshed the live figures"),
+    }
 
 
 class OutcomeMonitor:
@@ -131,6 +134,7 @@ class OutcomeMonitor:
                 if self.lead and time.monotonic() >= next_check:
                     next_check = time.monotonic() + self.check_s
                     await self.policy.act(await self.report(None, None))
+                    _gauges()["checks"].inc()
             except Exception:
                 logger.exception("recording outcomes failed; retrying")
 
