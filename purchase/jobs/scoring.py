@@ -16,6 +16,7 @@ from ..features import BEHAVIOUR_FEATURES, CATEGORY_FEATURE, ID_FIELDS, NUMERIC_
 from ..online.filling import FeatureFiller, Source
 from ..schemas import SparseFeatureRow, StorePredictRequest
 from ..scoring import classes_at, confidence, score_matrix
+from ..segments import matrix_segment_codes
 from .files import ERRORS_SCHEMA, RESULT_SCHEMA
 from .inputs import Chunk
 from .rows import check
@@ -42,6 +43,7 @@ class ScoredChunk:
     results: pa.Table
     refused: pa.Table
     probabilities: np.ndarray
+    segments: np.ndarray  # each scored row's index in segments.SEGMENTS
 
 
 async def score_chunk(chunk: Chunk, model: Model) -> ScoredChunk:
@@ -70,7 +72,8 @@ async def score_chunk(chunk: Chunk, model: Model) -> ScoredChunk:
         ],
         schema=RESULT_SCHEMA,
     )
-    return ScoredChunk(results, _refused_table(chunk, checked.strings, refused), probabilities)
+    refused_rows = _refused_table(chunk, checked.strings, refused)
+    return ScoredChunk(results, refused_rows, probabilities, matrix_segment_codes(matrix))
 
 
 async def _fill(columns: dict[str, np.ndarray], model: Model) -> dict[int, str]:

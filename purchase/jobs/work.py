@@ -12,15 +12,17 @@ import sys
 from pathlib import Path
 
 from .. import store
-from ..errors import PurchaseError
+from ..errors import PurchaseError, StoreUnavailable
 from ..features import ID_FIELDS, REQUIRED_FEATURES
 from ..online import open_store
 from ..online.filling import FeatureFiller
+from ..outcomes import open_log
+from ..outcomes.records import Judged, OutcomeLog, judged_user
 from ..settings import Settings, get_settings
 from .files import JobFiles
 from .inputs import UNREADABLE, chunks, count_rows, first_line
 from .schemas import Status
-from .scoring import Model, StoreFailed, score_chunk, tally
+from .scoring import Model, ScoredChunk, StoreFailed, score_chunk, tally
 from .table import JobTable, Record, SqliteJobTable
 
 logger = logging.getLogger("purchase.jobs")
@@ -49,9 +51,11 @@ async def run(record: Record, owner: str, settings: Settings, table: JobTable, f
     stat = path.stat() if path.exists() else None
     if stat is None or stat.st_size != record.input_bytes or stat.st_mtime != record.input_mtime:
         raise Failed("the input file changed or disappeared since the job was submitted")
-    booster, preprocessor = store.load(store.get(record.model_tag))
+    bento_model = store.get(record.model_tag)
+    booster, preprocessor = store.load(bento_model)
     booster.set_param({"nthread": 1})  # one core at most, and at a lower priority
     feature_store = open_store(settings)
+    outcomes = Outcomes(open_log(settings), record, bento_model.tag.version or "", settings.outcome_share)
     model = Model(
         booster,
         preprocessor,
@@ -73,6 +77,7 @@ async def run(record: Record, owner: str, settings: Settings, table: JobTable, f
             done, failed = done + chunk.size, failed + scored.refused.num_rows
             tallies = tally(tallies, scored.probabilities, record.threshold)
             _save(table, record, owner, rows_done=done, rows_failed=failed, summary=json.dumps(tallies))
+            await outcomes.note(scored)
             if failed > settings.job_max_bad_row_share * total:
                 files.merge(record.job_id)  # the errors file, to see why
                 raise Failed(
@@ -82,8 +87,43 @@ async def run(record: Record, owner: str, settings: Settings, table: JobTable, f
     finally:
         if feature_store is not None:
             await feature_store.close()
+        await outcomes.close()
     files.merge(record.job_id)
     _save(table, record, owner, status=Status.SUCCEEDED)
+
+
+class Outcomes:
+    """The judged users' rows of each chunk, to the outcome log as /predict's are (arm `job`, the time
+    the job's as_of). Written once the chunk's progress is saved, so a resumed job records no row twice;
+    a log that cannot be reached loses them, said once."""
+
+    def __init__(self, log: OutcomeLog | None, record: Record, version: str, share: float) -> None:
+        self.log, self.record, self.version, self.share = log, record, version, share
+        self.lost = 0
+
+    async def note(self, scored: ScoredChunk) -> None:
+        if self.log is None:
+            return
+        users, items = scored.results.column("user_id").to_pylist(), scored.results.column("item_id").to_pylist()
+        judged = [
+            Judged(self.record.as_of, user, item, self.version, "job", int(segment), float(p))
+            for user, item, segment, p in zip(users, items, scored.segments, scored.probabilities.tolist())
+            if judged_user(user, self.share)
+        ]
+        if not judged:
+            return
+        try:
+            await self.log.add(judged)
+        except StoreUnavailable as exc:
+            if not self.lost:
+                logger.warning("job %s: outcomes not recorded (%s)", self.record.job_id, exc.detail)
+            self.lost += len(judged)
+
+    async def close(self) -> None:
+        if self.lost:
+            logger.warning("job %s: %d rows' outcomes not recorded", self.record.job_id, self.lost)
+        if self.log is not None:
+            await self.log.close()
 
 
 def _save(table: JobTable, record: Record, owner: str, **changes: object) -> None:

@@ -18,7 +18,7 @@ class Judged:
     user_id: str
     item_id: str
     version: str
-    arm: str  # the version's role when it answered: primary, candidate or pinned
+    arm: str  # the version's role when it answered: primary, candidate or pinned; job for a batch job's rows
     segment: int  # index in segments.SEGMENTS
     probability: float
 

@@ -25,6 +25,7 @@ from purchase.training.evaluate import evaluate
 from purchase.training.train import Dataset, fit
 from tests.helpers import SMALL, Trained, quiet, request_row
 from tests.integration.conftest import start
+from tests.integration.test_jobs import COLUMNS, finished, queued, result, wait_for
 from tests.integration.test_online_features import BATCH, as_events, by_as_of
 
 HORIZON = pd.Timedelta(days=7)
@@ -322,3 +323,21 @@ def test_the_model_page_shows_the_live_figures_and_their_curve(judging: Judging,
     assert cells[:6] == [v1.version, "primary", f"{figures['rows']:,}", f"{figures['purchase_rate']:.4f}",
                          f"{figures['mean_probability']:.4f}", f"{figures['auc']:.4f}"]  # fmt: skip
     assert len(points.split()) == len(live(report, v1.version)["daily"])
+
+
+def test_a_batch_job_s_rows_are_judged_too_as_the_job_arm(
+    judging: Judging, v1: Trained, test_rows: pd.DataFrame
+) -> None:
+    """Last in this module: it adds the job arm to v1's figures. The newest as-of time's rows scored by a
+    job, as of that time: their figures are those of the job's own answers against the log's labels."""
+    as_of = test_rows["as_of"].max()
+    rows = test_rows[test_rows["as_of"] == as_of].reset_index(drop=True)
+    job_id = queued(judging.server, rows[COLUMNS].to_csv(index=False).encode(), as_of=f"{as_of:%Y-%m-%dT%H:%M:%S}Z")
+    assert wait_for(judging.server, job_id, finished)["status"] == "succeeded"
+    kept(judging.server, len(test_rows) + len(rows))
+    scored = result(judging.server, job_id).sort_values("row")
+    offline = evaluate(rows["label"].to_numpy(np.float64), scored["probability"].to_numpy())
+    arms = live(performance(judging.server, judging.clock), v1.version)["arms"]
+    assert arms["job"]["rows"] == len(rows) and arms["job"]["log_loss"] == pytest.approx(offline["log_loss"], abs=1e-9)
+    assert arms["job"]["auc"] == pytest.approx(offline["auc"], abs=1e-9)
+    assert arms["primary"]["rows"] == len(test_rows)  # the /predict rows are apart
