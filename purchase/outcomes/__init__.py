@@ -11,11 +11,11 @@ def open_log(settings: Settings) -> OutcomeLog | None:
     """Redis with REDIS_URL (the fleet judges as one), else an SQLite file; None when switched off."""
     if settings.outcome_share == 0:
         return None
-    retention_s = settings.outcome_retention_s
+    retention_s, horizon_s = settings.outcome_retention_s, settings.outcome_horizon_days * 86_400.0
     if settings.redis_url:
         from .redis_log import RedisLog
 
-        return RedisLog(settings.redis_url, retention_s, settings.feature_store_timeout_s)
+        return RedisLog(settings.redis_url, retention_s, horizon_s, settings.feature_store_timeout_s)
     from .sqlite_log import SqliteLog
 
-    return SqliteLog(settings.outcome_db, retention_s, settings.feature_store_timeout_s)
+    return SqliteLog(settings.outcome_db, retention_s, horizon_s, settings.feature_store_timeout_s)

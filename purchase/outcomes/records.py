@@ -53,6 +53,9 @@ class OutcomeLog(Protocol):
         """The predictions made in [start, end], each with its label: 1 when the user bought the item in
         [t, t + horizon), as training labels a pair."""
 
+    async def history(self) -> dict[tuple[int, str, str], list[float]]:
+        """The daily sums (`history.summarise`) of the predictions dropped past their retention."""
+
     async def usage(self) -> Usage: ...
 
     async def close(self) -> None: ...

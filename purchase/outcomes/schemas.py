@@ -23,6 +23,19 @@ class DayFigures(LiveFigures):
     day: date = Field(description="the day (UTC) the predictions were made")
 
 
+class DaySummary(BaseModel):
+    """A day's predictions after the log dropped them: the figures that add up (no AUC)."""
+
+    day: date = Field(description="the day (UTC) the predictions were made")
+    version: str
+    arm: str
+    rows: int
+    purchase_rate: float
+    mean_probability: float
+    log_loss: float
+    ece: float
+
+
 class VersionPerformance(BaseModel):
     version: str
     live: LiveFigures
@@ -60,3 +73,6 @@ class PerformanceReport(BaseModel):
     recording: Recording
     versions: list[VersionPerformance]
     ab: ABVerdict | None = Field(description="while a candidate is served")
+    history: list[DaySummary] = Field(
+        description="daily summaries of the predictions dropped past their retention, for HISTORY_DAYS (400)"
+    )

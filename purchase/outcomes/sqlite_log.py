@@ -1,11 +1,14 @@
 """The embedded outcome log: one SQLite file in WAL mode, shared by every worker of a machine.
 
 The label is computed when asked, from the purchases held then: a late purchase still counts, and a
-purchase sent twice (same event id) is one row."""
+purchase sent twice (same event id) is one row. Rows past the retention are summed into the daily
+history in the transaction that drops them."""
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +18,7 @@ import anyio
 
 from ..online.records import unavailable_on
 from ..sqlite_wal import WalFile
+from .history import Key, expired, merged, summarise
 from .records import Judged, Purchase, Usage
 
 SCHEMA = """
@@ -25,6 +29,8 @@ CREATE TABLE IF NOT EXISTS purchases (
     user_id TEXT, item_id TEXT, event_id TEXT, t REAL, PRIMARY KEY (user_id, item_id, event_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS purchases_t ON purchases (t);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL);
+CREATE TABLE IF NOT EXISTS history (
+    day INTEGER, version TEXT, arm TEXT, sums TEXT, PRIMARY KEY (day, version, arm)) WITHOUT ROWID;
 """
 MATURED = """
 SELECT p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability,
@@ -36,9 +42,10 @@ T = TypeVar("T")
 
 
 class SqliteLog:
-    def __init__(self, path: Path, retention_s: float, timeout_s: float) -> None:
+    def __init__(self, path: Path, retention_s: float, horizon_s: float, timeout_s: float) -> None:
         self.path = path
         self.retention_s = retention_s  # behind the newest prediction: horizon, window and a margin
+        self.horizon_s = horizon_s
         self._file = WalFile(path, timeout_s, SCHEMA)
 
     async def _run(self, function: Callable[[], T]) -> T:
@@ -54,9 +61,28 @@ class SqliteLog:
                 "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(p.t, p.user_id, p.item_id, p.version, p.arm, p.segment, p.probability) for p in predictions],
             )
-            cutoff = max(p.t for p in predictions) - self.retention_s
+            newest = max(p.t for p in predictions)
+            cutoff = newest - self.retention_s
+            self._summarise(con, math.nextafter(cutoff, -math.inf), newest)
             con.execute("DELETE FROM predictions WHERE t < ?", (cutoff,))
             con.execute("DELETE FROM purchases WHERE t < ?", (cutoff,))
+
+    def _summarise(self, con: sqlite3.Connection, before: float, newest: float) -> None:
+        """The rows about to be dropped, added to their days' sums."""
+        dropped = [
+            (Judged(*row[:7]), int(row[7]))
+            for row in con.execute(MATURED, {"start": -math.inf, "end": before, "horizon": self.horizon_s})
+        ]
+        if not dropped:
+            return
+        for (day, version, arm), sums in summarise(dropped).items():
+            row = con.execute(
+                "SELECT sums FROM history WHERE day = ? AND version = ? AND arm = ?", (day, version, arm)
+            ).fetchone()
+            total = merged(None if row is None else json.loads(row[0]), sums)
+            con.execute("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)", (day, version, arm, json.dumps(total)))
+        old = expired((tuple(k) for k in con.execute("SELECT day, version, arm FROM history")), newest)
+        con.executemany("DELETE FROM history WHERE day = ? AND version = ? AND arm = ?", old)
 
     async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
         rows = [(p.user_id, p.item_id, p.event_id, p.t) for p in purchases]
@@ -85,6 +111,13 @@ class SqliteLog:
             return [(Judged(*row[:7]), int(row[7])) for row in cursor]
 
         return await self._run(query)
+
+    async def history(self) -> dict[Key, list[float]]:
+        def read() -> dict[Key, list[float]]:
+            rows = self._file.connection().execute("SELECT day, version, arm, sums FROM history")
+            return {(day, version, arm): json.loads(sums) for day, version, arm, sums in rows}
+
+        return await self._run(read)
 
     async def usage(self) -> Usage:
         def measure() -> Usage:

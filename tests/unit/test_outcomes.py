@@ -1,5 +1,6 @@
 """Outcomes: the live figures' definitions (DeLong's interval, the A/B verdict), the sticky sample of
-users, and both outcome logs (SQLite, and a real redis-server) joining purchases to predictions."""
+users, and both outcome logs (SQLite, and a real redis-server) joining purchases to predictions and
+summing the rows they drop into daily history."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis as redis_client
 from sklearn.metrics import roc_auc_score
 
 from devtools.server import ServerProcess
+from purchase.outcomes.history import HISTORY_DAYS, days, expired
 from purchase.outcomes.quality import Z_95, compare, delong_interval, quality
 from purchase.outcomes.records import Judged, OutcomeLog, Purchase, judged_user
 from purchase.outcomes.redis_log import RedisLog
@@ -81,8 +83,8 @@ def make_log(request: pytest.FixtureRequest, tmp_path: Path, redis: ServerProces
     retention = 20 * DAY
     if request.param == "redis":
         redis_client.Redis(port=redis.port).flushall()
-        return lambda: RedisLog(redis.url.replace("http", "redis"), retention, 1.0)
-    return lambda: SqliteLog(tmp_path / "outcomes.sqlite", retention, 1.0)
+        return lambda: RedisLog(redis.url.replace("http", "redis"), retention, 7 * DAY, 1.0)
+    return lambda: SqliteLog(tmp_path / "outcomes.sqlite", retention, 7 * DAY, 1.0)
 
 
 def run(make: Callable[[], OutcomeLog], scenario: Callable[[OutcomeLog], Awaitable[Any]]) -> Any:
@@ -151,3 +153,43 @@ def test_the_event_clock_only_moves_forward(make_log: Callable[[], OutcomeLog]) 
         return seen
 
     assert run(make_log, scenario) == [None, 5 * DAY, 5 * DAY, 8 * DAY]
+
+
+def test_rows_past_the_retention_are_summed_into_their_day_s_history(make_log: Callable[[], OutcomeLog]) -> None:
+    """Each dropped row counted once in its (day, version, arm), with training's definitions of the
+    figures that add up: the same as computed on the rows themselves."""
+    y, p = scores(400, 1.0, seed=3)
+    rows = [
+        Judged((1 + k / 200) * DAY, f"u{k}", "x", "v1", "primary" if k % 4 else "candidate", 0, float(q))
+        for k, q in enumerate(p)
+    ]
+
+    async def scenario(log: OutcomeLog) -> tuple[dict[Any, list[float]], int]:
+        await log.add(rows[:200])
+        await log.add(rows[200:])
+        bought = [Purchase(f"e{k}", r.t + DAY, r.user_id, "x") for k, r in enumerate(rows) if y[k]]
+        await log.purchases(bought, 3 * DAY)
+        before = await log.history()
+        for t in (22.0, 22.8, 23.5):  # 20 days of retention: day 1, the first part of day 2, the rest
+            await log.add([judged(t, "z", "x")])
+        await log.add([judged(23.6, "z", "x")])  # nothing more to drop: nothing counted twice
+        assert before == {}
+        return await log.history(), (await log.usage()).predictions
+
+    sums, kept = run(make_log, scenario)
+    assert kept == 4
+    summaries = days(sums)
+    assert {(s.day.toordinal() - 719163, s.version, s.arm) for s in summaries} == {
+        (d, "v1", arm) for d in (1, 2) for arm in ("primary", "candidate")
+    }
+    for s in summaries:
+        mine = np.array([int(r.t // DAY) == s.day.toordinal() - 719163 and r.arm == s.arm for r in rows])
+        expected = quality(y[mine], p[mine])
+        assert s.rows == mine.sum() and s.purchase_rate == pytest.approx(expected["purchase_rate"], abs=1e-12)
+        for name in ("mean_probability", "log_loss", "ece"):
+            assert getattr(s, name) == pytest.approx(expected[name], abs=1e-9), name
+
+
+def test_history_past_its_days_is_dropped() -> None:
+    keys = [(10, "v1", "primary"), (11, "v1", "primary"), (500, "v2", "job")]
+    assert expired(keys, (11 + HISTORY_DAYS + 0.5) * DAY) == [(10, "v1", "primary")]

@@ -20,6 +20,7 @@ import anyio
 from ... import store
 from ...errors import ModelNotFound, StoreUnavailable
 from ...online.records import StoredEvent
+from ...outcomes.history import days
 from ...outcomes.records import Judged, OutcomeLog, Purchase, judged_user
 from ...outcomes.report import ab_verdict, version_figures
 from ...outcomes.schemas import PerformanceReport, Recording
@@ -155,6 +156,7 @@ class OutcomeMonitor:
         await self.flush()
         matured = [] if events_until is None else await self.log.matured(start, end, self.horizon_s)
         usage = await self.log.usage()
+        history = days(await self.log.history(), version)
         served = self.manager.require()
         training = await anyio.to_thread.run_sync(_training_metrics, sorted({r.version for r, _ in matured}))
         wanted = [(r, y) for r, y in matured if version is None or r.version == version]
@@ -171,6 +173,7 @@ class OutcomeMonitor:
             recording=Recording(share=self.share, kept=usage.predictions, bytes=usage.bytes, gaps=self.gaps),
             versions=figures,
             ab=verdict,
+            history=history,
         )
         if version is None and as_of is None:  # the live figures: what the gauges show
             self._export(report)
