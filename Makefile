@@ -52,6 +52,7 @@ bench: model bench-tools
 	$(PY) -m benchmarks.insight
 	$(PY) -m benchmarks.jobs
 	$(PY) -m benchmarks.stall
+	$(PY) -m benchmarks.outcomes
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools
