@@ -72,16 +72,19 @@ class JobRunner:
                 self.files.tidy(record)
         if self.processes:  # no write transaction each poll while this worker runs nothing
             self.table.heartbeat(self.owner, list(self.processes))
-        for job_id in self.table.recover(self.settings.job_stale_s, self.settings.job_max_attempts):
-            logger.warning("job %s: its worker stopped; queued again to resume (or failed)", job_id)
-        claimed = self.table.claim(self.owner, self.settings.job_concurrency)
+        queued, running = self.table.active()  # a read: with no job anywhere, nothing to write
+        if running:
+            for job_id in self.table.recover(self.settings.job_stale_s, self.settings.job_max_attempts):
+                logger.warning("job %s: its worker stopped; queued again to resume (or failed)", job_id)
+        claimed = self.table.claim(self.owner, self.settings.job_concurrency) if queued else None
         if claimed is not None:
             logger.info("job %s: started (attempt %d)", claimed.job_id, claimed.attempts)
             self.processes[claimed.job_id] = subprocess.Popen(
                 [sys.executable, "-m", "purchase.jobs.work", claimed.job_id, self.owner]
             )
             self._counted[claimed.job_id] = claimed.rows_done, claimed.rows_failed  # a resumed job's rows
-        metrics.record_active(*self.table.active())
+            queued, running = self.table.active()
+        metrics.record_active(queued, running)
         if time.monotonic() - self._swept > min(SWEEP_EVERY_S, self.settings.job_retention_hours * 900):
             self._swept = time.monotonic()
             self.sweep()

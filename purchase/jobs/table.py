@@ -222,8 +222,11 @@ class SqliteJobTable(JobTable):
         return [_record(row) for row in rows]
 
     def active(self) -> tuple[int, int]:
-        with self._transaction() as con:
+        con = sqlite3.connect(self.path, timeout=10)  # a read: WAL readers take no lock
+        try:
             counts = dict(con.execute(f"SELECT status, COUNT(*) FROM jobs WHERE status IN {ACTIVE} GROUP BY status"))
+        finally:
+            con.close()
         return counts.get(Status.QUEUED.value, 0), counts.get(Status.RUNNING.value, 0)
 
 

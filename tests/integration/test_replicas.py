@@ -23,7 +23,7 @@ import requests
 from devtools.server import ServerProcess, redis_server
 from purchase import store
 from purchase.examples import SPEC_CURL
-from purchase.serving.fleet.target import HEARTBEAT_S
+from purchase.serving.fleet.target import COUNTS_S, HEARTBEAT_S
 from purchase.serving.models.traffic import user_bucket
 from tests.helpers import Trained, request_row
 from tests.integration.conftest import start
@@ -178,10 +178,10 @@ def test_the_ab_split_is_the_same_on_every_replica(replicas: Fleet, v1: Trained,
 
 
 def settled(read: Callable[[], float]) -> float:
-    """The value once it has stayed the same for several heartbeats (each lead shares counts per beat)."""
-    value, deadline = read(), time.monotonic() + 10
+    """The value once it has stayed the same for longer than each lead takes to share its counts."""
+    value, deadline = read(), time.monotonic() + 30
     while time.monotonic() < deadline:
-        time.sleep(4 * HEARTBEAT_S)
+        time.sleep(COUNTS_S + HEARTBEAT_S)
         value, previous = read(), value
         if value == previous:
             return value

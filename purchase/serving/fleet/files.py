@@ -30,6 +30,7 @@ class FileFleet:
         directory.mkdir(parents=True, exist_ok=True)
         self._target = directory / "target.json"
         self._proposal = directory / "proposal.json"
+        self._read: dict[Path, tuple[tuple[int, int, int], Target | None]] = {}  # by the file's stat
 
     @classmethod
     def for_this_server(cls, home: Path, worker: int) -> FileFleet:
@@ -40,7 +41,20 @@ class FileFleet:
         return cls(root / process_key(os.getppid()), worker)
 
     async def snapshot(self) -> tuple[Target | None, Target | None]:
-        return _read_target(self._target), _read_target(self._proposal)
+        return self._unchanged_or_read(self._target), self._unchanged_or_read(self._proposal)
+
+    def _unchanged_or_read(self, path: Path) -> Target | None:
+        """Every worker asks ten times a second: a stat says whether the file is still the one read
+        (each write is a new file renamed into place, so a new inode)."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        seen = self._read.get(path)
+        if seen is None or seen[0] != key:
+            seen = self._read[path] = key, _read_target(path)
+        return seen[1]
 
     async def propose(self, target: Target) -> None:
         self._write(self._proposal, target.as_dict())

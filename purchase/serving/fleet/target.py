@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 POLL_S = 0.1  # how often a worker looks for a proposal or a new target
-HEARTBEAT_S = 0.5  # how often a worker says it is alive and what it serves
+HEARTBEAT_S = 1.0  # how often a worker says it is alive and what it serves
+COUNTS_S = 5.0  # how often a server's lead shares its request counts with the fleet (a read of every metrics file)
 LIVE_S = 3.0  # a worker silent for longer has left the fleet
 PREPARE_TIMEOUT_S = 10.0  # every live worker loads and checks a proposed version within this
 ACK_TIMEOUT_S = 10.0  # ...and switches to a committed one within this

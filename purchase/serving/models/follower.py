@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from dataclasses import replace
 
 import anyio
@@ -13,7 +15,7 @@ from ... import store
 from ...errors import FleetUnavailable, PurchaseError
 from .. import metrics
 from ..fleet import Coordinator, ModelRef, Target
-from ..fleet.target import HEARTBEAT_S, POLL_S
+from ..fleet.target import COUNTS_S, HEARTBEAT_S, POLL_S
 from .manager import ModelManager
 from .traffic import Routing
 
@@ -89,10 +91,12 @@ class Follower:
         await self.manager.report()
 
     async def _beat(self) -> None:
+        shared = -math.inf
         while True:
             try:
                 await self.manager.report()
-                if self.lead and self.fleet.shares_counts:
+                if self.lead and self.fleet.shares_counts and time.monotonic() - shared >= COUNTS_S:
+                    shared = time.monotonic()
                     # Reading every worker's metrics files grows with the series: never on the event loop.
                     await self.fleet.share_counts(await anyio.to_thread.run_sync(metrics.counts_by_version))
             except Exception as exc:
