@@ -1,7 +1,8 @@
 """`make profile`: where a service worker's time goes under load, by layer of the request path.
 
-Starts the service with one worker, drives it with wrk (1 item, 32 connections), samples the worker
-with py-spy, and attributes each sample of a running thread to the innermost layer it is in.
+Starts the service with one worker, drives it with wrk (1 item at 32 connections by default; `--items
+1000 --connections 1` for the large-request path), samples the worker with py-spy, and attributes each
+sample of a running thread to the innermost layer it is in.
 Writes benchmarks/results/profile-<UTC>.md (and the raw py-spy stacks beside it).
 """
 
@@ -70,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--items", type=int, default=1, help="rows per request")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"profile-{datetime.now(UTC):%Y%m%d_%H%M%S}"
@@ -83,9 +85,10 @@ def main() -> None:
             text=True,
             check=True,
         ).stdout.split()[0]
-        wrk(target.url, 1, args.connections, 2)  # warm-up
+        wrk(target.url, args.items, args.connections, 2)  # warm-up
         load: dict = {}
-        driver = threading.Thread(target=lambda: load.update(wrk(target.url, 1, args.connections, args.seconds + 2)))
+        seconds = args.seconds + 2
+        driver = threading.Thread(target=lambda: load.update(wrk(target.url, args.items, args.connections, seconds)))
         driver.start()
         # 100 Hz: enough samples, little slowdown of the 2 cores the worker and wrk share
         record = [
@@ -109,8 +112,9 @@ def main() -> None:
         target.stop()
     layers, total = summarize(raw)
     lines = [
-        f"Service, 1 worker, 1 item at concurrency {args.connections}, {args.seconds} s of py-spy at 100 Hz "
-        f"({load['rps']:.0f} req/s while sampled, {total} samples of running threads).",
+        f"Service, 1 worker, {args.items} items a request at concurrency {args.connections}, {args.seconds} s of "
+        f"py-spy at 100 Hz ({load['rps']:.0f} req/s, p50 {load['p50_ms']:.2f} ms while sampled, {total} samples "
+        "of running threads).",
         "",
         "| layer (innermost frame) | share of samples |",
         "|---|---:|",

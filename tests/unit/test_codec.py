@@ -116,6 +116,8 @@ def test_a_key_given_twice_is_refused_with_its_place() -> None:
         ('{"features": [' + twice + "]}", "features[0].item_price"),
         ('{"features": [' + row + ", " + twice + "]}", "features[1].item_price"),
         ('{"threshold": 0.5, "features": [' + row + '], "threshold": 0.4}', "threshold"),
+        # One key spaced before its colon and one given twice: as many `":` as fields, yet a duplicate.
+        ('{"features": [' + twice.replace('"user_id":', '"user_id" :') + "]}", "features[0].item_price"),
     ):
         with pytest.raises(InvalidInput) as info:
             parse_predict_request(None, body.encode(), PredictRequest)
