@@ -322,6 +322,19 @@ def stop_all(*servers: ServerProcess) -> None:
         server.stop()
 
 
+def interleaved(targets: dict[str, ServerProcess], rounds: int, one_round: Callable[[Samples, int], None]) -> Samples:
+    """Every target ready, then `one_round(samples, round)` `rounds` times; the targets stopped after."""
+    samples: Samples = {}
+    try:
+        for target in targets.values():
+            target.wait("/readyz", timeout_s=120)
+        for r in range(rounds):
+            one_round(samples, r)
+    finally:
+        stop_all(*targets.values())
+    return samples
+
+
 def medians(samples: Samples) -> dict[str, dict[str, dict]]:
     return {target: {name: median_of(rs) for name, rs in by_name.items()} for target, by_name in samples.items()}
 

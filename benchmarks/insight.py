@@ -14,7 +14,16 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench import Samples, bentoml_target, body_file, medians, rounds_main, rounds_report, sample, stop_all
+from benchmarks.bench import (
+    Samples,
+    bentoml_target,
+    body_file,
+    interleaved,
+    medians,
+    rounds_main,
+    rounds_report,
+    sample,
+)
 from devtools.server import ROOT
 
 TMP = Path(tempfile.gettempdir())
@@ -40,18 +49,14 @@ def run(seconds: int, rounds: int) -> dict:
         "/explain approximate 100 items, c=2": (100, 2, "/explain", explain_body("approximate"), ("drift counted",)),
     }
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
-    samples: Samples = {}
-    try:
-        for target in targets.values():
-            target.wait("/readyz", timeout_s=120)
-        for r in range(rounds):
-            for name, (items, connections, path, body, names) in scenarios.items():
-                for target_name in names:
-                    args = (targets[target_name].url, items, connections, seconds, body, path)
-                    sample(samples, target_name, name, r, args)
-    finally:
-        stop_all(*targets.values())
-    runs = medians(samples)
+
+    def one_round(samples: Samples, r: int) -> None:
+        for name, (items, connections, path, body, names) in scenarios.items():
+            for target_name in names:
+                args = (targets[target_name].url, items, connections, seconds, body, path)
+                sample(samples, target_name, name, r, args)
+
+    runs = medians(interleaved(targets, rounds, one_round))
     counted, off = runs["drift counted"], runs["drift off"]
     results["runs"] = runs
     results["ratios"] = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench import Samples, bentoml_target, medians, rounds_main, rounds_report, sample, stop_all
+from benchmarks.bench import Samples, bentoml_target, interleaved, medians, rounds_main, rounds_report, sample
 from devtools.server import ROOT, redis_server
 from purchase.outcomes.records import Judged, OutcomeLog, Purchase
 from purchase.outcomes.redis_log import RedisLog
@@ -87,16 +87,12 @@ def run(seconds: int, rounds: int) -> dict:
         "outcomes off": bentoml_target("outcomes-off", "service:PurchasePrediction", env | {"OUTCOME_SHARE": "0"}),
     }
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
-    samples: Samples = {}
-    try:
-        for target in targets.values():
-            target.wait("/readyz", timeout_s=120)
-        for r in range(rounds):
-            for name, target in targets.items():
-                sample(samples, name, "1 item, c=32", r, (target.url, 1, 32, seconds))
-    finally:
-        stop_all(*targets.values())
-    runs = medians(samples)
+
+    def one_round(samples: Samples, r: int) -> None:
+        for name, target in targets.items():
+            sample(samples, name, "1 item, c=32", r, (target.url, 1, 32, seconds))
+
+    runs = medians(interleaved(targets, rounds, one_round))
     recorded, off = runs["every row recorded"]["1 item, c=32"], runs["outcomes off"]["1 item, c=32"]
     results["runs"] = runs
     results["ratios"] = {
