@@ -53,6 +53,7 @@ bench: model bench-tools
 	$(PY) -m benchmarks.jobs
 	$(PY) -m benchmarks.stall
 	$(PY) -m benchmarks.outcomes
+	$(PY) -m benchmarks.peers
 
 # Where a worker's time goes under load, by layer (py-spy): benchmarks/results/profile-*.md
 profile: model bench-tools
@@ -61,6 +62,9 @@ profile: model bench-tools
 bench-tools: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt -c constraints.txt
+	# Each peer in a virtual environment of its own: its pins are not the service's.
+	test -x benchmarks/.venvs/mlserver/bin/mlserver || { python3 -m venv benchmarks/.venvs/mlserver \
+	  && benchmarks/.venvs/mlserver/bin/pip install --quiet --disable-pip-version-check -r benchmarks/peers/mlserver.txt; }
 
 # Mutation testing (not part of `make test`): mutmut plants bugs in the in-process modules listed in
 # pyproject.toml and runs tests/unit against each; prints the share killed and the survivors.

@@ -322,12 +322,18 @@ def stop_all(*servers: ServerProcess) -> None:
         server.stop()
 
 
-def interleaved(targets: dict[str, ServerProcess], rounds: int, one_round: Callable[[Samples, int], None]) -> Samples:
-    """Every target ready, then `one_round(samples, round)` `rounds` times; the targets stopped after."""
+def interleaved(
+    targets: dict[str, ServerProcess],
+    rounds: int,
+    one_round: Callable[[Samples, int], None],
+    ready: dict[str, str] | None = None,
+) -> Samples:
+    """Every target ready (on /readyz, or its path in `ready`), then `one_round(samples, round)` `rounds`
+    times; the targets stopped after."""
     samples: Samples = {}
     try:
-        for target in targets.values():
-            target.wait("/readyz", timeout_s=120)
+        for name, target in targets.items():
+            target.wait((ready or {}).get(name, "/readyz"), timeout_s=120)
         for r in range(rounds):
             one_round(samples, r)
     finally:

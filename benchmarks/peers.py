@@ -1,0 +1,115 @@
+"""`make bench`, part eight: the service beside MLServer, the peer a user would pick instead.
+
+MLServer 1.7.1 with its XGBoost runtime (inference in its server process, `parallel_workers: 0`, its
+fastest setting here: with 2 parallel workers it took 4 ms at c=1 and 167 req/s at c=32; in a virtual
+environment of its own under benchmarks/.venvs, made by `make bench-tools`) serves the same booster over the Open
+Inference Protocol: a dense FP32 tensor of the model matrix, which the client builds (the same rows
+the service gets, transformed as the service would, missing values as 0: a tensor has none). So
+MLServer parses numbers and predicts; the service also validates named features, transforms them
+and answers the spec's body. Scenarios, interleaved over rounds, medians: 1 item at concurrency 1
+and 32, 1000 items at concurrency 1. Writes benchmarks/results/peers-<UTC>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+
+from benchmarks.bench import (
+    ROOT,
+    STORE_HOME,
+    Samples,
+    body_file,
+    interleaved,
+    medians,
+    rounds_main,
+    rounds_report,
+    sample,
+    service,
+    start,
+)
+from devtools.server import ServerProcess, free_port
+from purchase import store
+
+VENVS = ROOT / "benchmarks" / ".venvs"
+TMP = Path(tempfile.gettempdir())
+SCENARIOS = {"1 item, c=1": (1, 1), "1 item, c=32": (1, 32), "1000 items, c=1": (1000, 1)}  # items, connections
+INFER = "/v2/models/purchase/infer"
+
+
+def mlserver() -> ServerProcess:
+    """The production booster in a model repository of MLServer's, and MLServer serving it."""
+    booster, _ = store.load(store.default_model(None) or _no_model())
+    repository = TMP / "purchase-bench-mlserver"
+    (repository / "purchase").mkdir(parents=True, exist_ok=True)
+    booster.save_model(repository / "purchase" / "model.ubj")
+    settings = {"name": "purchase", "implementation": "mlserver_xgboost.XGBoostModel",
+                "parameters": {"uri": "./model.ubj", "version": "v1"}}  # fmt: skip
+    (repository / "purchase" / "model-settings.json").write_text(json.dumps(settings))
+    (repository / "settings.json").write_text(json.dumps({"parallel_workers": 0, "metrics_endpoint": None}))
+    env = {"MLSERVER_HTTP_PORT": "{port}", "MLSERVER_GRPC_PORT": str(free_port()), "BENTOML_HOME": str(STORE_HOME)}
+    return start("mlserver", [str(VENVS / "mlserver" / "bin" / "mlserver"), "start", str(repository)], env)
+
+
+def _no_model() -> NoReturn:
+    raise SystemExit("no model in the store: run `make model` first")
+
+
+def tensor_body(items: int) -> Path:
+    """body_file's rows as MLServer's users send them: the model matrix, as one FP32 tensor."""
+    _, preprocessor = store.load(store.default_model(None) or _no_model())
+    rows = json.loads(body_file(items).read_text())["features"]
+    columns = {name: [row.get(name) for row in rows] for name in {k for row in rows for k in row}}
+    matrix = np.nan_to_num(preprocessor.transform(columns).astype(np.float32), nan=0.0)
+    body = {"inputs": [{"name": "predict", "shape": list(matrix.shape), "datatype": "FP32",
+                        "data": matrix.ravel().tolist()}]}  # fmt: skip
+    path = TMP / f"purchase-bench-tensor-{items}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def run(seconds: int, rounds: int) -> dict:
+    targets = {"service": service(2), "MLServer": mlserver()}
+    bodies = {items: tensor_body(items) for items, _ in SCENARIOS.values()}
+    results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
+
+    def one_round(samples: Samples, r: int) -> None:
+        for name, (items, connections) in SCENARIOS.items():
+            sample(samples, "service", name, r, (targets["service"].url, items, connections, seconds))
+            sample(
+                samples,
+                "MLServer",
+                name,
+                r,
+                (targets["MLServer"].url, items, connections, seconds, bodies[items], INFER),
+            )
+
+    runs = medians(interleaved(targets, rounds, one_round, ready={"MLServer": INFER.replace("/infer", "/ready")}))
+    ours, theirs = runs["service"], runs["MLServer"]
+    results["runs"] = runs
+    one, many = "1 item, c=1", "1000 items, c=1"
+    results["ratios"] = {
+        "1 item c=1 p50, service / MLServer (target <= 0.7)": ours[one]["p50_ms"] / theirs[one]["p50_ms"],
+        "1 item c=32 req/s, service / MLServer (target >= 2.5)": ours["1 item, c=32"]["rps"]
+        / theirs["1 item, c=32"]["rps"],
+        "1 item c=32 p99 ms, service (target <= 25)": ours["1 item, c=32"]["p99_ms"],
+        "1000 items c=1 p50, service / MLServer (target <= 1.5)": ours[many]["p50_ms"] / theirs[many]["p50_ms"],
+    }
+    return results
+
+
+def write(results: dict) -> Path:
+    return rounds_report("peers", results)
+
+
+def main() -> None:
+    rounds_main(__doc__ or "", run, write)
+
+
+if __name__ == "__main__":
+    main()
