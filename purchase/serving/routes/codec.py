@@ -44,6 +44,8 @@ def _keys(body: bytes) -> int:
     r"""The number of `"\s*:` in the body: a count of the usual `":` and a search for the rare others,
     with no match object per key."""
     return body.count(b'":') + len(_SPACED_KEY_END.findall(body))
+
+
 _DUPLICATE = object()  # marks a parsed object that had a key twice
 
 
