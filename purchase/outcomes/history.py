@@ -12,9 +12,9 @@ import numpy as np
 from ..training.evaluate import ECE_BINS, PROBABILITY_FLOOR
 from .quality import row_log_loss
 from .records import Judged
+from .report import DAY_S
 from .schemas import DaySummary
 
-DAY_S = 86_400.0
 HISTORY_DAYS = 400  # summaries older than this behind the newest prediction are dropped too
 Key = tuple[int, str, str]  # day since the epoch (UTC), version, arm
 # rows, purchases, sum of probabilities, sum of log losses, then rows, purchases and probabilities per
@@ -68,6 +68,21 @@ def _figures(key: Key, sums: Sequence[float]) -> DaySummary:
         log_loss=loss / rows,
         ece=sum(abs(a - b) for a, b in zip(bought, predicted)) / rows,
     )
+
+
+class DailyExpiry:
+    """History past HISTORY_DAYS is looked for once a day of the log's clock, not at every drop (the log
+    drops rows about once a second, and reading every summary grows with the history)."""
+
+    def __init__(self) -> None:
+        self._checked_day = -1
+
+    def due(self, newest_t: float) -> bool:
+        day = int(newest_t // DAY_S)
+        if day == self._checked_day:
+            return False
+        self._checked_day = day
+        return True
 
 
 def expired(keys: Iterable[Key], newest_t: float) -> list[Key]:

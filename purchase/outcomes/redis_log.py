@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from ..online.records import SEPARATOR, unavailable_on
-from .history import WIDTH, Key, expired, summarise
+from .history import WIDTH, DailyExpiry, Key, expired, summarise
 from .records import Judged, Purchase, Usage
 
 PREFIX = "purchase:outcomes:"
@@ -34,6 +34,7 @@ class RedisLog:
     def __init__(self, url: str, retention_s: float, horizon_s: float, timeout_s: float) -> None:
         self.retention_s = retention_s
         self.horizon_s = horizon_s
+        self._expiry = DailyExpiry()
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
         )
@@ -64,7 +65,7 @@ class RedisLog:
                 for k, value in enumerate(sums):
                     pipe.hincrbyfloat(HISTORY, SEPARATOR.join((str(day), version, arm, str(k))), value)
             await pipe.execute()
-        old = expired(await self.history(), newest)
+        old = expired(await self.history(), newest) if self._expiry.due(newest) else []
         if old:
             fields = [SEPARATOR.join((str(d), v, a, str(k))) for d, v, a in old for k in range(WIDTH)]
             await self._client.hdel(HISTORY, *fields)

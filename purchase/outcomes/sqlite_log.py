@@ -18,7 +18,7 @@ import anyio
 
 from ..online.records import unavailable_on
 from ..sqlite_wal import WalFile
-from .history import Key, expired, merged, summarise
+from .history import DailyExpiry, Key, expired, merged, summarise
 from .records import Judged, Purchase, Usage
 
 SCHEMA = """
@@ -46,6 +46,7 @@ class SqliteLog:
         self.path = path
         self.retention_s = retention_s  # behind the newest prediction: horizon, window and a margin
         self.horizon_s = horizon_s
+        self._expiry = DailyExpiry()
         self._file = WalFile(path, timeout_s, SCHEMA)
 
     async def _run(self, function: Callable[[], T]) -> T:
@@ -81,8 +82,9 @@ class SqliteLog:
             ).fetchone()
             total = merged(None if row is None else json.loads(row[0]), sums)
             con.execute("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)", (day, version, arm, json.dumps(total)))
-        old = expired((tuple(k) for k in con.execute("SELECT day, version, arm FROM history")), newest)
-        con.executemany("DELETE FROM history WHERE day = ? AND version = ? AND arm = ?", old)
+        if self._expiry.due(newest):
+            old = expired((tuple(k) for k in con.execute("SELECT day, version, arm FROM history")), newest)
+            con.executemany("DELETE FROM history WHERE day = ? AND version = ? AND arm = ?", old)
 
     async def purchases(self, purchases: Sequence[Purchase], newest: float) -> None:
         rows = [(p.user_id, p.item_id, p.event_id, p.t) for p in purchases]

@@ -193,3 +193,15 @@ def test_rows_past_the_retention_are_summed_into_their_day_s_history(make_log: C
 def test_history_past_its_days_is_dropped() -> None:
     keys = [(10, "v1", "primary"), (11, "v1", "primary"), (500, "v2", "job")]
     assert expired(keys, (11 + HISTORY_DAYS + 0.5) * DAY) == [(10, "v1", "primary")]
+
+
+def test_a_log_drops_history_past_its_days(make_log: Callable[[], OutcomeLog]) -> None:
+    async def scenario(log: OutcomeLog) -> list[set[int]]:
+        seen = []
+        for t in (1.0, 25.0, 30.0, HISTORY_DAYS + 10.0, HISTORY_DAYS + 40.0):  # 20 days of retention
+            await log.add([judged(t, "a", "x")])
+            seen.append({day for day, _, _ in await log.history()})
+        return seen
+
+    # At day 410, day 1 is past 400 days and goes; at day 440, days 25 and 30 go.
+    assert run(make_log, scenario) == [set(), {1}, {1}, {25, 30}, {HISTORY_DAYS + 10}]
