@@ -63,8 +63,9 @@ bench-tools: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt -c constraints.txt
 	# Each peer in a virtual environment of its own: its pins are not the service's.
-	test -x benchmarks/.venvs/mlserver/bin/mlserver || { python3 -m venv benchmarks/.venvs/mlserver \
-	  && benchmarks/.venvs/mlserver/bin/pip install --quiet --disable-pip-version-check -r benchmarks/peers/mlserver.txt; }
+	for peer in mlserver asgi litserve; do test -f benchmarks/.venvs/$$peer/.installed || { python3 -m venv benchmarks/.venvs/$$peer \
+	  && benchmarks/.venvs/$$peer/bin/pip install --quiet --disable-pip-version-check -r benchmarks/peers/$$peer.txt \
+	  && touch benchmarks/.venvs/$$peer/.installed; } || exit 1; done
 
 # Mutation testing (not part of `make test`): mutmut plants bugs in the in-process modules listed in
 # pyproject.toml and runs tests/unit against each; prints the share killed and the survivors.

@@ -1,4 +1,4 @@
-"""`make bench`, part eight: the service beside MLServer, the peer a user would pick instead.
+"""`make bench`, part eight: the service beside the peers a user would pick instead.
 
 MLServer 1.7.1 with its XGBoost runtime (inference in its server process, `parallel_workers: 0`, its
 fastest setting here: with 2 parallel workers it took 4 ms at c=1 and 167 req/s at c=32; in a virtual
@@ -6,7 +6,10 @@ environment of its own under benchmarks/.venvs, made by `make bench-tools`) serv
 Inference Protocol: a dense FP32 tensor of the model matrix, which the client builds (the same rows
 the service gets, transformed as the service would, missing values as 0: a tensor has none). So
 MLServer parses numbers and predicts; the service also validates named features, transforms them
-and answers the spec's body. Scenarios, interleaved over rounds, medians: 1 item at concurrency 1
+and answers the spec's body. LitServe 0.2.19 (2 workers, without and with its batching) and a bare ASGI
+app (uvicorn + httptools + uvloop, orjson: the ceiling for a Python server) take the spec's JSON body and
+do the service's work in benchmarks/peers/peer_model.py: rows checked, the service's transform, the
+booster, the spec's answer. Scenarios, interleaved over rounds, medians: 1 item at concurrency 1
 and 32, 1000 items at concurrency 1. Writes benchmarks/results/peers-<UTC>.{json,md}.
 """
 
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+import orjson
+import xgboost as xgb
 
 from benchmarks.bench import (
     ROOT,
@@ -35,11 +40,13 @@ from benchmarks.bench import (
 )
 from devtools.server import ServerProcess, free_port
 from purchase import store
+from purchase.features import Preprocessor
 
 VENVS = ROOT / "benchmarks" / ".venvs"
 TMP = Path(tempfile.gettempdir())
 SCENARIOS = {"1 item, c=1": (1, 1), "1 item, c=32": (1, 32), "1000 items, c=1": (1000, 1)}  # items, connections
 INFER = "/v2/models/purchase/infer"
+JSON_PEERS = ("bare ASGI", "LitServe", "LitServe batched")
 
 
 def mlserver() -> ServerProcess:
@@ -60,6 +67,29 @@ def _no_model() -> NoReturn:
     raise SystemExit("no model in the store: run `make model` first")
 
 
+def export(folder: Path, booster: xgb.Booster, preprocessor: Preprocessor, version: str) -> Path:
+    """The files peers/peer_model.py loads: the booster, the transform's state and the version's name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    booster.save_model(folder / "model.ubj")
+    (folder / "preprocessor.json").write_bytes(orjson.dumps(preprocessor.to_dict()))
+    (folder / "version.txt").write_text(version)
+    return folder
+
+
+def json_peers(folder: Path) -> dict[str, ServerProcess]:
+    """The peers that take the spec's JSON body, each in its own virtual environment, serving `folder`."""
+    env = {"PEER_MODEL": str(folder), "PYTHONPATH": str(ROOT)}
+    apps = ROOT / "benchmarks" / "peers"
+    uvicorn = [str(VENVS / "asgi" / "bin" / "uvicorn"), "bare_asgi:app", "--app-dir", str(apps), "--workers", "2"]
+    flags = ["--http", "httptools", "--loop", "uvloop", "--no-access-log", "--host", "127.0.0.1", "--port", "{port}"]
+    litserve = [str(VENVS / "litserve" / "bin" / "python"), str(apps / "litserve_app.py"), "{port}"]
+    return {
+        "bare ASGI": start("bare-asgi", [*uvicorn, *flags], env),
+        "LitServe": start("litserve", litserve, env),
+        "LitServe batched": start("litserve-batched", [*litserve, "--batch", "16"], env),
+    }
+
+
 def tensor_body(items: int) -> Path:
     """body_file's rows as MLServer's users send them: the model matrix, as one FP32 tensor."""
     _, preprocessor = store.load(store.default_model(None) or _no_model())
@@ -74,7 +104,9 @@ def tensor_body(items: int) -> Path:
 
 
 def run(seconds: int, rounds: int) -> dict:
-    targets = {"service": service(2), "MLServer": mlserver()}
+    model = store.default_model(None) or _no_model()
+    folder = export(TMP / "purchase-bench-peer-model", *store.load(model), model.tag.version)
+    targets = {"service": service(2), "MLServer": mlserver(), **json_peers(folder)}
     bodies = {items: tensor_body(items) for items, _ in SCENARIOS.values()}
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
 
@@ -88,6 +120,8 @@ def run(seconds: int, rounds: int) -> dict:
                 r,
                 (targets["MLServer"].url, items, connections, seconds, bodies[items], INFER),
             )
+            for peer in JSON_PEERS:
+                sample(samples, peer, name, r, (targets[peer].url, items, connections, seconds))
 
     runs = medians(interleaved(targets, rounds, one_round, ready={"MLServer": INFER.replace("/infer", "/ready")}))
     ours, theirs = runs["service"], runs["MLServer"]
@@ -100,6 +134,12 @@ def run(seconds: int, rounds: int) -> dict:
         "1 item c=32 p99 ms, service (target <= 25)": ours["1 item, c=32"]["p99_ms"],
         "1000 items c=1 p50, service / MLServer (target <= 1.5)": ours[many]["p50_ms"] / theirs[many]["p50_ms"],
     }
+    for peer in JSON_PEERS:
+        results["ratios"] |= {
+            f"1 item c=1 p50, service / {peer}": ours[one]["p50_ms"] / runs[peer][one]["p50_ms"],
+            f"1 item c=32 req/s, service / {peer}": ours["1 item, c=32"]["rps"] / runs[peer]["1 item, c=32"]["rps"],
+            f"1000 items c=1 p50, service / {peer}": ours[many]["p50_ms"] / runs[peer][many]["p50_ms"],
+        }
     return results
 
 
