@@ -63,7 +63,7 @@ bench-tools: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt -c constraints.txt
 	# Each peer in a virtual environment of its own: its pins are not the service's.
-	for peer in mlserver asgi litserve; do test -f benchmarks/.venvs/$$peer/.installed || { python3 -m venv benchmarks/.venvs/$$peer \
+	for peer in mlserver asgi litserve kserve ray; do test -f benchmarks/.venvs/$$peer/.installed || { python3 -m venv benchmarks/.venvs/$$peer \
 	  && benchmarks/.venvs/$$peer/bin/pip install --quiet --disable-pip-version-check -r benchmarks/peers/$$peer.txt \
 	  && touch benchmarks/.venvs/$$peer/.installed; } || exit 1; done
 

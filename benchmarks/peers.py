@@ -6,11 +6,14 @@ environment of its own under benchmarks/.venvs, made by `make bench-tools`) serv
 Inference Protocol: a dense FP32 tensor of the model matrix, which the client builds (the same rows
 the service gets, transformed as the service would, missing values as 0: a tensor has none). So
 MLServer parses numbers and predicts; the service also validates named features, transforms them
-and answers the spec's body. LitServe 0.2.19 (2 workers, without and with its batching) and a bare ASGI
-app (uvicorn + httptools + uvloop, orjson: the ceiling for a Python server) take the spec's JSON body and
-do the service's work in benchmarks/peers/peer_model.py: rows checked, the service's transform, the
-booster, the spec's answer. Scenarios, interleaved over rounds, medians: 1 item at concurrency 1
-and 32, 1000 items at concurrency 1. Writes benchmarks/results/peers-<UTC>.{json,md}.
+and answers the spec's body. LitServe 0.2.19 (2 workers, without and with its batching), KServe 0.21's
+model server (a `kserve.Model`, 2 workers), Ray Serve 2.60 (2 replicas behind its proxy, without and with
+`@serve.batch`) and a bare ASGI app (uvicorn + httptools + uvloop, orjson: the ceiling for a Python
+server) take the spec's JSON body and do the service's work in benchmarks/peers/peer_model.py: rows
+checked, the service's transform, the booster, the spec's answer. Ray's cluster processes listen on
+all interfaces for their own traffic (the proxy on 127.0.0.1 only). Scenarios, interleaved over
+rounds, medians: 1 item at concurrency 1 and 32, 1000 items at concurrency 1.
+Writes benchmarks/results/peers-<UTC>.{json,md}.
 """
 
 from __future__ import annotations
@@ -46,7 +49,22 @@ VENVS = ROOT / "benchmarks" / ".venvs"
 TMP = Path(tempfile.gettempdir())
 SCENARIOS = {"1 item, c=1": (1, 1), "1 item, c=32": (1, 32), "1000 items, c=1": (1000, 1)}  # items, connections
 INFER = "/v2/models/purchase/infer"
-JSON_PEERS = ("bare ASGI", "LitServe", "LitServe batched")
+KSERVE = "/v1/models/purchase"
+# The peers that take the spec's JSON body, and the path each answers it on.
+JSON_PEERS = {
+    "bare ASGI": "/predict",
+    "LitServe": "/predict",
+    "LitServe batched": "/predict",
+    "KServe": KSERVE + ":predict",
+    "Ray Serve": "/predict",
+    "Ray Serve batched": "/predict",
+}
+READY = {
+    "MLServer": INFER.replace("/infer", "/ready"),
+    "KServe": KSERVE,
+    "Ray Serve": "/predict",
+    "Ray Serve batched": "/predict",
+}
 
 
 def mlserver() -> ServerProcess:
@@ -83,10 +101,15 @@ def json_peers(folder: Path) -> dict[str, ServerProcess]:
     uvicorn = [str(VENVS / "asgi" / "bin" / "uvicorn"), "bare_asgi:app", "--app-dir", str(apps), "--workers", "2"]
     flags = ["--http", "httptools", "--loop", "uvloop", "--no-access-log", "--host", "127.0.0.1", "--port", "{port}"]
     litserve = [str(VENVS / "litserve" / "bin" / "python"), str(apps / "litserve_app.py"), "{port}"]
+    kserve = [str(VENVS / "kserve" / "bin" / "python"), str(apps / "kserve_app.py"), "--http_port", "{port}"]
+    ray = [str(VENVS / "ray" / "bin" / "python"), str(apps / "ray_app.py"), "{port}"]
     return {
         "bare ASGI": start("bare-asgi", [*uvicorn, *flags], env),
         "LitServe": start("litserve", litserve, env),
         "LitServe batched": start("litserve-batched", [*litserve, "--batch", "16"], env),
+        "KServe": start("kserve", [*kserve, "--workers", "2", "--enable_grpc", "false"], env),
+        "Ray Serve": start("ray-serve", ray, env),
+        "Ray Serve batched": start("ray-serve-batched", [*ray, "--batch", "16"], env),
     }
 
 
@@ -120,10 +143,10 @@ def run(seconds: int, rounds: int) -> dict:
                 r,
                 (targets["MLServer"].url, items, connections, seconds, bodies[items], INFER),
             )
-            for peer in JSON_PEERS:
-                sample(samples, peer, name, r, (targets[peer].url, items, connections, seconds))
+            for peer, path in JSON_PEERS.items():
+                sample(samples, peer, name, r, (targets[peer].url, items, connections, seconds, None, path))
 
-    runs = medians(interleaved(targets, rounds, one_round, ready={"MLServer": INFER.replace("/infer", "/ready")}))
+    runs = medians(interleaved(targets, rounds, one_round, ready=READY))
     ours, theirs = runs["service"], runs["MLServer"]
     results["runs"] = runs
     one, many = "1 item, c=1", "1000 items, c=1"
