@@ -3,7 +3,8 @@
 Targets: the service (2 workers) on the embedded store and on Redis (a redis-server of its own), both
 loaded with the default synthetic log by the backfill (timed). Scenarios, interleaved over rounds,
 medians: one user's 1 and 100 items at concurrency 1, features from the store against the same
-requests with every feature given; and /events at concurrency 32, 100 new events a request.
+requests with every feature given; and /events at concurrency 32, 1000 new events a request (the
+most a request takes).
 Writes benchmarks/results/features-<UTC>.{json,md}.
 """
 
@@ -30,6 +31,7 @@ from purchase.settings import get_settings
 from purchase.training import synthetic
 
 USER = "user_000123"
+EVENTS_PER_REQUEST = 1000
 TMP = Path(tempfile.gettempdir())
 
 
@@ -58,7 +60,7 @@ def bodies(server: ServerProcess, items: list[str]) -> dict[str, Path]:
     events = [
         {"event_id": f"bench-{k}-{{n}}", "event_time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}Z", "event_type": "view",
          "product_id": items[k % len(items)], "price": 9.99, "user_id": f"bench-user-{k}", "user_session": "s"}
-        for k in range(100)
+        for k in range(EVENTS_PER_REQUEST)
     ]  # fmt: skip
     path = TMP / "purchase-bench-events.json"
     path.write_text(json.dumps({"events": events}))
@@ -98,7 +100,7 @@ def run(seconds: int, rounds: int) -> dict:
             for n in (1, 100)
             for kind in ("store", "given")
         ]
-        scenarios.append(("events, c=32", 100, 32, files["events"], "/events"))
+        scenarios.append(("events, c=32", EVENTS_PER_REQUEST, 32, files["events"], "/events"))
         for r in range(rounds):
             for name, n, connections, body, path in scenarios:
                 for backend, target in targets.items():
@@ -119,7 +121,8 @@ def run(seconds: int, rounds: int) -> dict:
 
 
 def write(results: dict) -> Path:
-    rows = [f"| {b}: /events at c=32, events/s | {v:.0f} |" for b, v in results["events_per_s"].items()]
+    events = results["events_per_s"].items()
+    rows = [f"| {b}: /events at c=32, events/s (target >= 50000) | {v:.0f} |" for b, v in events]
     rows += [f"| {b}: backfill, events/s | {v:.0f} |" for b, v in results["backfill_events_per_s"].items()]
     return rounds_report("features", results, f"; the default synthetic log ({results['events']:,} events)", rows)
 
