@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import xgboost as xgb
 
-from purchase.features import ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES, Preprocessor
+from purchase.features import CATEGORY_FEATURE, ID_FIELDS, NUMERIC_FEATURES, REQUIRED_FEATURES, Preprocessor
 from purchase.scoring import classes_at, confidence, score_matrix
 
 Body = dict[str, Any]
@@ -49,7 +49,7 @@ class PeerModel:
         started = time.perf_counter()
         rows = [_rows(body) for body in bodies]
         flat = [row for body_rows in rows for row in body_rows]
-        columns = {name: [row.get(name) for row in flat] for name in (*NUMERIC_FEATURES, "item_category")}
+        columns = {name: [row.get(name) for row in flat] for name in (*NUMERIC_FEATURES, CATEGORY_FEATURE)}
         probabilities = score_matrix(self.booster, self.preprocessor.transform(columns)).tolist()
         answers, start = [], 0
         for body, body_rows in zip(bodies, rows):
