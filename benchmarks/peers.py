@@ -67,9 +67,8 @@ READY = {
 }
 
 
-def mlserver() -> ServerProcess:
+def mlserver(booster: xgb.Booster) -> ServerProcess:
     """The production booster in a model repository of MLServer's, and MLServer serving it."""
-    booster, _ = store.load(store.default_model(None) or _no_model())
     repository = TMP / "purchase-bench-mlserver"
     (repository / "purchase").mkdir(parents=True, exist_ok=True)
     booster.save_model(repository / "purchase" / "model.ubj")
@@ -113,9 +112,8 @@ def json_peers(folder: Path) -> dict[str, ServerProcess]:
     }
 
 
-def tensor_body(items: int) -> Path:
+def tensor_body(items: int, preprocessor: Preprocessor) -> Path:
     """body_file's rows as MLServer's users send them: the model matrix, as one FP32 tensor."""
-    _, preprocessor = store.load(store.default_model(None) or _no_model())
     rows = json.loads(body_file(items).read_text())["features"]
     columns = {name: [row.get(name) for row in rows] for name in {k for row in rows for k in row}}
     matrix = np.nan_to_num(preprocessor.transform(columns).astype(np.float32), nan=0.0)
@@ -128,9 +126,10 @@ def tensor_body(items: int) -> Path:
 
 def run(seconds: int, rounds: int) -> dict:
     model = store.default_model(None) or _no_model()
-    folder = export(TMP / "purchase-bench-peer-model", *store.load(model), model.tag.version)
-    targets = {"service": service(2), "MLServer": mlserver(), **json_peers(folder)}
-    bodies = {items: tensor_body(items) for items, _ in SCENARIOS.values()}
+    booster, preprocessor = store.load(model)
+    folder = export(TMP / "purchase-bench-peer-model", booster, preprocessor, model.tag.version)
+    targets = {"service": service(2), "MLServer": mlserver(booster), **json_peers(folder)}
+    bodies = {items: tensor_body(items, preprocessor) for items, _ in SCENARIOS.values()}
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
 
     def one_round(samples: Samples, r: int) -> None:
