@@ -1,5 +1,6 @@
 """`make bench`, part eight: the service beside the peers a user would pick instead.
 
+The spec's FastAPI design (benchmarks/baseline_app.py under gunicorn, 2 workers), as in part one.
 MLServer 1.7.1 with its XGBoost runtime (inference in its server process, `parallel_workers: 0`, its
 fastest setting here: with 2 parallel workers it took 4 ms at c=1 and 167 req/s at c=32; in a virtual
 environment of its own under benchmarks/.venvs, made by `make bench-tools`) serves the same booster over the Open
@@ -13,7 +14,7 @@ server) take the spec's JSON body and do the service's work in benchmarks/peers/
 checked, the service's transform, the booster, the spec's answer. Ray's cluster processes listen on
 all interfaces for their own traffic (the proxy on 127.0.0.1 only). Scenarios, interleaved over
 rounds, medians: 1 item at concurrency 1 and 32, 1000 items at concurrency 1.
-Writes benchmarks/results/peers-<UTC>.{json,md}.
+Writes benchmarks/results/peers-<UTC>.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from benchmarks.bench import (
     ROOT,
     STORE_HOME,
     Samples,
+    baseline,
     body_file,
+    chart,
     interleaved,
     medians,
     rounds_main,
@@ -50,8 +53,9 @@ TMP = Path(tempfile.gettempdir())
 SCENARIOS = {"1 item, c=1": (1, 1), "1 item, c=32": (1, 32), "1000 items, c=1": (1000, 1)}  # items, connections
 INFER = "/v2/models/purchase/infer"
 KSERVE = "/v1/models/purchase"
-# The peers that take the spec's JSON body, and the path each answers it on.
+# The targets beside the service that take the spec's JSON body, and the path each answers it on.
 JSON_PEERS = {
+    "FastAPI design": "/predict",
     "bare ASGI": "/predict",
     "LitServe": "/predict",
     "LitServe batched": "/predict",
@@ -60,6 +64,7 @@ JSON_PEERS = {
     "Ray Serve batched": "/predict",
 }
 READY = {
+    "FastAPI design": "/docs",
     "MLServer": INFER.replace("/infer", "/ready"),
     "KServe": KSERVE,
     "Ray Serve": "/predict",
@@ -128,7 +133,8 @@ def run(seconds: int, rounds: int) -> dict:
     model = store.default_model(None) or _no_model()
     booster, preprocessor = store.load(model)
     folder = export(TMP / "purchase-bench-peer-model", booster, preprocessor, model.tag.version)
-    targets = {"service": service(2), "MLServer": mlserver(booster), **json_peers(folder)}
+    targets = {"service": service(2), "FastAPI design": baseline(2), "MLServer": mlserver(booster)}
+    targets |= json_peers(folder)
     bodies = {items: tensor_body(items, preprocessor) for items, _ in SCENARIOS.values()}
     results: dict = {"started": datetime.now(UTC).isoformat(), "seconds": seconds, "rounds": rounds}
 
@@ -166,7 +172,9 @@ def run(seconds: int, rounds: int) -> dict:
 
 
 def write(results: dict) -> Path:
-    return rounds_report("peers", results)
+    stem = rounds_report("peers", results)
+    chart(results, stem.with_suffix(".png"), "the service and its peers, 2 workers or replicas each")
+    return stem
 
 
 def main() -> None:
