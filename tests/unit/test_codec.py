@@ -76,6 +76,7 @@ def test_segments_are_given_when_asked_for_and_summarised_in_a_header() -> None:
     body = json.loads(encode_predict_response(scored(None), True, datetime.now(UTC), 0.5, return_segments=True))
     assert [p["segment"] for p in body["predictions"]] == ["viewed", "new_user"]
     assert segment_summary(np.array([0, 2, 2, 1], dtype=np.int8)) == "viewed=1,unviewed=1,new_user=2"
+    assert segment_summary(np.array([0, 0], dtype=np.int8)) == "viewed=2,unviewed=0,new_user=0"  # every segment
 
 
 def test_traffic_info_names_each_role() -> None:
@@ -112,12 +113,19 @@ def test_only_json_media_types_are_read() -> None:
 def test_a_key_given_twice_is_refused_with_its_place() -> None:
     row = json.dumps(SPEC_CURL["features"][0])
     twice = row[:-1] + ', "item_price": 1.0}'
+    spaced = json.dumps(SPEC_CURL["features"][0], separators=(", ", " : "))
     for body, where in (
         ('{"features": [' + twice + "]}", "features[0].item_price"),
         ('{"features": [' + row + ", " + twice + "]}", "features[1].item_price"),
         ('{"threshold": 0.5, "features": [' + row + '], "threshold": 0.4}', "threshold"),
         # One key spaced before its colon and one given twice: as many `":` as fields, yet a duplicate.
         ('{"features": [' + twice.replace('"user_id":', '"user_id" :') + "]}", "features[0].item_price"),
+        # Two keys twice and one spaced; every key spaced but the one given twice.
+        (
+            '{"features": [' + twice.replace('"user_id":', '"user_id" :')[:-1] + ', "item_id": "x"}]}',
+            "features[0].item_price",
+        ),
+        ('{"features" : [' + spaced[:-1] + ', "item_price": 1.0}]}', "features[0].item_price"),
     ):
         with pytest.raises(InvalidInput) as info:
             parse_predict_request(None, body.encode(), PredictRequest)

@@ -51,6 +51,18 @@ def test_a_routing_knows_its_models_roles_and_target(v1: Trained, v2: Trained, l
     assert Routing(primary).models() == {primary.tag: primary}
 
 
+def test_rows_go_to_the_primary_alone_without_a_candidate_and_a_pin_takes_every_row(
+    loaded: dict[str, ServingModel],
+) -> None:
+    primary, other = loaded.values()
+    [(model, role, rows)] = Routing(primary, None, 0.0, other).assign(["a", "b", "c"])
+    assert (model, role, rows.tolist()) == (primary, "primary", [0, 1, 2])
+    pinned = Routing(primary, other, 0.5, None, 4).pinned(other.version)
+    assert (pinned.primary, pinned.candidate, pinned.shadow, pinned.generation) == (other, None, None, 4)
+    with pytest.raises(ValueError):
+        Routing(primary).pinned(other.version)
+
+
 def test_a_share_takes_the_users_whose_bucket_is_below_it(loaded: dict[str, ServingModel]) -> None:
     primary = next(iter(loaded.values()))
     at = Routing(primary, primary, user_bucket("a"))

@@ -63,7 +63,7 @@ def _first_duplicate(body: bytes) -> str | None:
     document = json.loads(body, object_pairs_hook=check)
     if _DUPLICATE in document:
         return str(document[_DUPLICATE])
-    for index, row in enumerate(document.get("features", [])):
+    for index, row in enumerate(document["features"]):  # validated: the body has its features
         if _DUPLICATE in row:
             return f"features[{index}].{row[_DUPLICATE]}"
     return None
